@@ -1,0 +1,639 @@
+"""The Hops `hdfs` API on pyarrow.fs: project paths, files, copies, logs.
+
+Paths may be project-relative (`Resources/data.csv`), namespace-absolute (`/Projects/other/...`)
+or full URLs (`hdfs://nn:8020/...`, `hopsfs://...`, `file:///...`). Relative paths may not leave
+the project with `..`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import fnmatch
+import importlib
+import os
+import shutil
+import stat as stat_module
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import pyarrow.fs as pafs
+
+from hops_jupyter.core import context, filesystem
+from hops_jupyter.core import project as project_config
+from hops_jupyter.core.filesystem import AtomicWriter, Location, PathLike
+
+__all__ = [
+    "project_id", "project_user", "project_name", "project_path", "get_plain_path", "abs_path",
+    "get", "get_fs", "close", "load", "dump", "copy_to_local", "copy_to_hdfs", "cp", "move",
+    "rename", "delete", "rmr", "mkdir", "ls", "lsl", "glob", "exists", "isdir", "isfile", "stat",
+    "access", "chmod", "chown", "capacity", "open_file", "add_module", "is_tls_enabled", "log",
+    "FileStat", "FileSystemHandle",
+]  # fmt: skip
+
+_KINDS = {pafs.FileType.File: "file", pafs.FileType.Directory: "directory"}
+
+
+def _project() -> project_config.Project:
+    return project_config.current()
+
+
+def _loc(path: PathLike, project: str | None = None) -> Location:
+    return filesystem.resolve(path, _project(), in_project=project)
+
+
+def _existing(path: PathLike, project: str | None = None) -> Location:
+    loc = _loc(path, project)
+    if not loc.exists():
+        raise FileNotFoundError(f"No such file or directory: {loc.url} (from {str(path)!r})")
+    return loc
+
+
+_ready: set[tuple[str, str]] = set()
+
+
+def _ensure_project_dirs(cfg: project_config.Project) -> None:
+    """Create the embedded project's datasets on first use (once per process and root). On
+    HopsFS, Hopsworks owns the project folders, so nothing is created there."""
+    key = (cfg.root, cfg.name)
+    if key in _ready or cfg.scheme != "file":
+        return
+    base = filesystem.resolve(cfg.path, cfg)
+    for name in project_config.DATASETS:
+        base.fs.create_dir(base.child(name).path, recursive=True)
+    _ready.add(key)
+
+
+# --- who and where -------------------------------------------------------------------------
+
+
+def project_id() -> str:
+    """The Hopsworks project id (`$HOPSWORKS_PROJECT_ID`, else a stable id for the name)."""
+    return _project().project_id
+
+
+def project_user() -> str:
+    """The project user, `<project>__<user>`."""
+    return _project().project_user
+
+
+def project_name() -> str:
+    """The current project's name."""
+    return _project().name
+
+
+def project_path(project: str | None = None, exclude_nn_addr: bool = False) -> str:
+    """The project's root as a full URL with a trailing slash (or `/Projects/<name>/`)."""
+    cfg = _project()
+    name = project or cfg.name
+    if project is None or project == cfg.name:
+        _ensure_project_dirs(cfg)
+    loc = filesystem.resolve(f"/Projects/{name}", cfg)
+    return (f"/Projects/{name}" if exclude_nn_addr else loc.url) + "/"
+
+
+def get_plain_path(abs_path: PathLike) -> str:
+    """Drop scheme and namenode: `hdfs://nn:8020/Projects/demo/x` -> `/Projects/demo/x`."""
+    return filesystem.namespace_path(_loc(abs_path), _project())
+
+
+def abs_path(hdfs_path: PathLike, project: str | None = None) -> str:
+    """The full URL of a path."""
+    return _loc(hdfs_path, project).url
+
+
+# --- handles -------------------------------------------------------------------------------
+
+
+class FileSystemHandle:
+    """What `get_fs()` returns: the seed's handle methods, plus the pyarrow filesystem.
+
+    `handle.pyarrow` is the underlying `pyarrow.fs.FileSystem`; attributes this class does not
+    define are looked up there, so pyarrow code keeps working.
+    """
+
+    def __init__(self, project: str | None = None) -> None:
+        self.project = project
+        self.pyarrow = filesystem.root_location(_project()).fs
+
+    def open_file(self, path: PathLike, flags: str = "rw", buff_size: int = 0) -> Any:
+        return open_file(path, project=self.project, flags=flags, buff_size=buff_size)
+
+    def exists(self, path: PathLike) -> bool:
+        return exists(path, project=self.project)
+
+    def isdir(self, path: PathLike) -> bool:
+        return isdir(path, project=self.project)
+
+    def isfile(self, path: PathLike) -> bool:
+        return isfile(path, project=self.project)
+
+    def ls(self, path: PathLike = ".", recursive: bool = False) -> list[str]:
+        return ls(_loc(path, self.project).url, recursive=recursive)
+
+    def list_directory(self, path: PathLike = ".") -> list[FileStat]:
+        return lsl(path, project=self.project)
+
+    def mkdir(self, path: PathLike) -> None:
+        mkdir(path, project=self.project)
+
+    create_directory = mkdir
+
+    def delete(self, path: PathLike, recursive: bool = False) -> None:
+        delete(_loc(path, self.project).url, recursive=recursive)
+
+    def rename(self, src: PathLike, dest: PathLike) -> None:
+        move(_loc(src, self.project).url, _loc(dest, self.project).url)
+
+    move = rename
+
+    def stat(self, path: PathLike) -> FileStat:
+        return stat(path, project=self.project)
+
+    def close(self) -> None:
+        close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.pyarrow, name)
+
+
+def get_fs(project: str | None = None) -> FileSystemHandle:
+    """A filesystem handle for the project (see FileSystemHandle)."""
+    return FileSystemHandle(project)
+
+
+def get(project: str | None = None) -> FileSystemHandle:
+    """The seed's older name for `get_fs()`."""
+    return get_fs(project)
+
+
+def close() -> None:
+    """Close cached HDFS connections; the next call reconnects."""
+    filesystem.close_all()
+
+
+# --- whole files ---------------------------------------------------------------------------
+
+
+def load(hdfs_path: PathLike, project: str | None = None) -> bytes:
+    """Read a whole file and return its bytes (decode text with `.decode()`)."""
+    loc = _loc(hdfs_path, project)
+    if not loc.isfile():
+        raise FileNotFoundError(f"No such file: {loc.url} (from {str(hdfs_path)!r})")
+    with loc.fs.open_input_stream(loc.path) as stream:
+        return stream.read()
+
+
+def dump(data: str | bytes, hdfs_path: PathLike, project: str | None = None) -> None:
+    """Write data (str or bytes) to a file atomically: readers see the old or the new file."""
+    if not isinstance(data, (str, bytes, bytearray, memoryview)):
+        raise TypeError(f"dump() writes str or bytes, got {type(data).__name__}")
+    loc = _loc(hdfs_path, project)
+    if loc.isdir():
+        raise IsADirectoryError(f"Cannot dump onto directory {loc.url}")
+    loc.fs.create_dir(loc.parent.path, recursive=True)
+    filesystem.atomic_write(loc, bytes(data) if not isinstance(data, str) else data)
+
+
+def open_file(
+    hdfs_path: PathLike, project: str | None = None, flags: str = "rw", buff_size: int = 0
+) -> Any:
+    """Open a file: flags 'r', 'w' or 'a', with 't' for text. 'w' replaces the file atomically
+    on close. The default 'rw' reads an existing file and creates a missing one for writing."""
+    loc = _loc(hdfs_path, project)
+    mode = flags.replace("b", "")
+    text = "t" in mode
+    mode = mode.replace("t", "")
+    if mode == "rw":
+        mode = "r" if loc.isfile() else "w"
+    if mode not in ("r", "w", "a"):
+        raise ValueError(f"Unknown flags {flags!r}: use 'r', 'w' or 'a', optionally with 't'")
+    if mode == "r":
+        if not loc.isfile():
+            raise FileNotFoundError(f"No such file: {loc.url} (from {str(hdfs_path)!r})")
+        stream = loc.fs.open_input_file(loc.path)
+        return _text(stream) if text else stream
+    loc.fs.create_dir(loc.parent.path, recursive=True)
+    if mode == "a":
+        stream = loc.fs.open_append_stream(loc.path, buffer_size=buff_size or None)
+        return _text(stream) if text else stream
+    return AtomicWriter(loc, buff_size)
+
+
+def _text(stream: Any) -> Any:
+    import io
+
+    return io.TextIOWrapper(stream, encoding="utf-8")
+
+
+# --- copies and moves ----------------------------------------------------------------------
+
+
+def _same_tree(local: Path, remote: Location) -> bool:
+    """True when a local file/tree has the same relative names and sizes as the remote one."""
+    info = remote.info()
+    if info.type == pafs.FileType.File:
+        return local.is_file() and local.stat().st_size == info.size
+    if not local.is_dir():
+        return False
+    entries = remote.fs.get_file_info(pafs.FileSelector(remote.path, recursive=True))
+    theirs = {
+        os.path.relpath(e.path, remote.path): (e.size if e.type == pafs.FileType.File else -1)
+        for e in entries
+    }
+    ours = {
+        str(p.relative_to(local)): (p.stat().st_size if p.is_file() else -1)
+        for p in local.rglob("*")
+    }
+    return ours == theirs
+
+
+def _clear_for_overwrite(target: Location, what: str, overwrite: bool) -> None:
+    if not target.exists():
+        return
+    if not overwrite:
+        raise FileExistsError(
+            f"{what} {target.url} already exists: pass overwrite=True to replace it"
+        )
+
+
+def copy_to_local(
+    hdfs_path: PathLike, local_path: str = "", overwrite: bool = False, project: str | None = None
+) -> str:
+    """Copy a file or directory from the project to a local directory (default: the working
+    directory) and return the local path. A local copy that is already identical (same names
+    and sizes) is kept; a different one is replaced only with overwrite=True."""
+    src = _existing(hdfs_path, project)
+    local_dir = Path(local_path or os.getcwd()).expanduser().absolute()
+    if local_dir.exists() and not local_dir.is_dir():
+        raise NotADirectoryError(
+            f"local_path {str(local_dir)!r} is a file: give a local directory to copy into"
+        )
+    local_dir.mkdir(parents=True, exist_ok=True)
+    target = local_dir / src.name
+    if target.exists() and _same_tree(target, src):
+        return str(target)
+    dst = Location("file", str(target))
+    _clear_for_overwrite(dst, "Local path", overwrite)
+    free = shutil.disk_usage(local_dir).free
+    size = _tree_size(src)
+    if size > free:
+        raise OSError(f"Not enough space in {local_dir}: {src.url} needs {size} bytes, {free} free")
+    _copy_replacing(src, dst)
+    return str(target)
+
+
+def copy_to_hdfs(
+    local_path: str,
+    relative_hdfs_path: PathLike,
+    overwrite: bool = False,
+    project: str | None = None,
+) -> str:
+    """Copy a local file or directory into a project directory (created if missing) and return
+    the new path's URL: `copy_to_hdfs("model.h5", "Models")` -> `.../Models/model.h5`."""
+    source = Path(local_path).expanduser().absolute()
+    if not source.exists():
+        raise FileNotFoundError(f"No such local file or directory: {str(source)!r}")
+    dest_dir = _loc(relative_hdfs_path, project)
+    if dest_dir.isfile():
+        raise NotADirectoryError(f"{dest_dir.url} is a file: give a directory to copy into")
+    dest_dir.fs.create_dir(dest_dir.path, recursive=True)
+    dst = dest_dir.child(source.name)
+    _clear_for_overwrite(dst, "Path", overwrite)
+    _copy_replacing(Location("file", str(source)), dst)
+    return dst.url
+
+
+def _tree_size(loc: Location) -> int:
+    info = loc.info()
+    if info.type == pafs.FileType.File:
+        return info.size
+    entries = loc.fs.get_file_info(pafs.FileSelector(loc.path, recursive=True))
+    return sum(e.size or 0 for e in entries if e.type == pafs.FileType.File)
+
+
+def _copy_replacing(src: Location, dst: Location) -> None:
+    """Copy src to dst; an existing dst (overwrite already allowed) is swapped out only after
+    the new copy is complete, so a failure keeps the old data."""
+    if not dst.exists():
+        filesystem.copy(src, dst)
+        return
+    staged = dst.parent.child(f".{dst.name}.new")
+    if staged.exists():
+        filesystem.delete(staged, recursive=True)
+    filesystem.copy(src, staged)
+    filesystem.delete(dst, recursive=True)
+    dst.fs.move(staged.path, dst.path)
+
+
+def cp(src_hdfs_path: PathLike, dest_hdfs_path: PathLike, overwrite: bool = False) -> None:
+    """Copy a file or directory inside the filesystem (recursively for directories)."""
+    src, dst = _existing(src_hdfs_path), _loc(dest_hdfs_path)
+    if dst.isdir() and not src.isdir():
+        dst = dst.child(src.name)
+    _clear_for_overwrite(dst, "Destination", overwrite)
+    dst.fs.create_dir(dst.parent.path, recursive=True)
+    _copy_replacing(src, dst)
+
+
+def move(src: PathLike, dest: PathLike) -> None:
+    """Move or rename src to dest; into dest when dest is an existing directory."""
+    source, target = _existing(src), _loc(dest)
+    if target.isdir():
+        target = target.child(source.name)
+    if target.exists():
+        raise FileExistsError(f"Destination {target.url} already exists: delete it first")
+    if source.scheme != target.scheme or source.host != target.host:
+        filesystem.copy(source, target)
+        filesystem.delete(source, recursive=True)
+        return
+    target.fs.create_dir(target.parent.path, recursive=True)
+    source.fs.move(source.path, target.path)
+
+
+def rename(src: PathLike, dest: PathLike) -> None:
+    """Rename src to dest (same as move)."""
+    move(src, dest)
+
+
+def delete(hdfs_path: PathLike, recursive: bool = False) -> None:
+    """Delete a file, or a directory (recursive=True when it is not empty). A missing path is a
+    no-op, as in the seed."""
+    loc = _loc(hdfs_path)
+    if loc.exists():
+        filesystem.delete(loc, recursive=recursive)
+
+
+def rmr(hdfs_path: PathLike, project: str | None = None) -> None:
+    """Remove a file or directory tree."""
+    filesystem.delete(_existing(hdfs_path, project), recursive=True)
+
+
+def mkdir(hdfs_path: PathLike, project: str | None = None) -> None:
+    """Create a directory and its missing parents."""
+    loc = _loc(hdfs_path, project)
+    if loc.isfile():
+        raise FileExistsError(f"Cannot create directory {loc.url}: a file is in the way")
+    loc.fs.create_dir(loc.path, recursive=True)
+
+
+# --- listing and metadata ------------------------------------------------------------------
+
+
+def _entries(loc: Location, recursive: bool) -> list[pafs.FileInfo]:
+    info = loc.info()
+    if info.type == pafs.FileType.File:
+        return [info]
+    selector = pafs.FileSelector(loc.path, recursive=recursive)
+    return sorted(loc.fs.get_file_info(selector), key=lambda e: e.path)
+
+
+def _with_path(loc: Location, path: str) -> Location:
+    return Location(loc.scheme, path, loc.host, loc.port, loc.user)
+
+
+def ls(
+    hdfs_path: PathLike = "",
+    recursive: bool = False,
+    exclude_nn_addr: bool = False,
+    project: str | None = None,
+) -> list[str]:
+    """Full paths of a directory's entries (of the whole tree with recursive=True)."""
+    loc = _existing(hdfs_path or ".", project)
+    cfg = _project()
+    out = []
+    for entry in _entries(loc, recursive):
+        child = _with_path(loc, entry.path)
+        out.append(filesystem.namespace_path(child, cfg) if exclude_nn_addr else child.url)
+    return out
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """Metadata of one path; `st_*` names mirror `os.stat`. Owner, group and permissions are
+    None where the backend does not report them."""
+
+    name: str
+    kind: str
+    size: int
+    last_mod: float
+    permissions: int | None
+    owner: str | None
+    group: str | None
+
+    @property
+    def st_size(self) -> int:
+        return self.size
+
+    @property
+    def st_mtime(self) -> float:
+        return self.last_mod
+
+    @property
+    def st_mode(self) -> int | None:
+        return self.permissions
+
+    def __getitem__(self, key: str) -> Any:
+        return getattr(self, key)
+
+
+def _stat(loc: Location, info: pafs.FileInfo) -> FileStat:
+    perms = owner = group = None
+    if loc.scheme == "file":
+        import grp
+        import pwd
+
+        st = os.stat(info.path)
+        perms = stat_module.S_IMODE(st.st_mode)
+        owner = _name_of(pwd.getpwuid, st.st_uid)
+        group = _name_of(grp.getgrgid, st.st_gid)
+    mtime = info.mtime.timestamp() if info.mtime else 0.0
+    return FileStat(
+        name=_with_path(loc, info.path).url,
+        kind=_KINDS.get(info.type, "other"),
+        size=info.size or 0,
+        last_mod=mtime,
+        permissions=perms,
+        owner=owner,
+        group=group,
+    )
+
+
+def _name_of(lookup: Any, ident: int) -> str:
+    try:
+        return lookup(ident)[0]
+    except KeyError:
+        return str(ident)
+
+
+def lsl(
+    hdfs_path: PathLike = "", recursive: bool = False, project: str | None = None
+) -> list[FileStat]:
+    """Like ls, with metadata (kind, size, last_mod, permissions, owner, group) per entry."""
+    loc = _existing(hdfs_path or ".", project)
+    return [_stat(loc, entry) for entry in _entries(loc, recursive)]
+
+
+def stat(hdfs_path: PathLike, project: str | None = None) -> FileStat:
+    """Metadata of one path."""
+    loc = _existing(hdfs_path, project)
+    return _stat(loc, loc.info())
+
+
+def glob(hdfs_path: PathLike, recursive: bool = False, project: str | None = None) -> list[str]:
+    """Full paths matching a shell pattern (`Resources/*.csv`). Wildcards match within one path
+    level unless recursive=True, where `*` also crosses '/'."""
+    pattern = _loc(hdfs_path, project)
+    parts = pattern.path.split("/")
+    fixed = next((i for i, p in enumerate(parts) if any(c in p for c in "*?[")), len(parts))
+    base = _with_path(pattern, "/".join(parts[:fixed]) or "/")
+    if fixed == len(parts):
+        return [pattern.url] if pattern.exists() else []
+    if not base.isdir():
+        raise FileNotFoundError(f"Glob base {base.url} does not exist (pattern {str(hdfs_path)!r})")
+    deep = recursive or fixed < len(parts) - 1
+    found = []
+    for entry in _entries(base, recursive=deep):
+        if recursive:
+            match = fnmatch.fnmatchcase(entry.path, pattern.path)
+        else:
+            names = entry.path.split("/")
+            match = len(names) == len(parts) and all(
+                fnmatch.fnmatchcase(n, p) for n, p in zip(names, parts, strict=True)
+            )
+        if match:
+            found.append(_with_path(base, entry.path).url)
+    return found
+
+
+def exists(hdfs_path: PathLike, project: str | None = None) -> bool:
+    """True when the path exists."""
+    return _loc(hdfs_path, project).exists()
+
+
+def isdir(hdfs_path: PathLike, project: str | None = None) -> bool:
+    """True when the path is a directory."""
+    return _loc(hdfs_path, project).isdir()
+
+
+def isfile(hdfs_path: PathLike, project: str | None = None) -> bool:
+    """True when the path is a file."""
+    return _loc(hdfs_path, project).isfile()
+
+
+def _hadoop_cli(*args: str) -> str:
+    """Run `hdfs dfs ...`: pyarrow exposes no permission or capacity calls for HDFS, the Hadoop
+    command line (present wherever HDFS is) does."""
+    exe = shutil.which("hdfs") or (
+        os.path.join(os.environ["HADOOP_HOME"], "bin", "hdfs")
+        if "HADOOP_HOME" in os.environ
+        else None
+    )
+    if not exe or not os.path.exists(exe):
+        raise OSError(f"'hdfs dfs {' '.join(args)}' needs Hadoop's 'hdfs' command: set HADOOP_HOME")
+    done = subprocess.run([exe, "dfs", *args], capture_output=True, text=True)
+    if done.returncode != 0 and args[0] != "-test":
+        raise OSError(f"hdfs dfs {' '.join(args)} failed: {done.stderr.strip()}")
+    return done.stdout if args[0] != "-test" else str(done.returncode)
+
+
+def access(hdfs_path: PathLike, mode: int, project: str | None = None) -> bool:
+    """Like os.access: may the current user read/write/execute the path (os.R_OK, W_OK, X_OK)?"""
+    loc = _loc(hdfs_path, project)
+    if loc.scheme == "file":
+        return os.access(loc.path, mode)
+    if not loc.exists():
+        return False
+    flags = [f for bit, f in ((os.R_OK, "-r"), (os.W_OK, "-w")) if mode & bit]
+    return all(_hadoop_cli("-test", f, loc.url) == "0" for f in flags)
+
+
+def chmod(hdfs_path: PathLike, mode: int, project: str | None = None) -> None:
+    """Change permission bits (e.g. 0o750)."""
+    loc = _existing(hdfs_path, project)
+    if loc.scheme == "file":
+        os.chmod(loc.path, mode)
+    else:
+        _hadoop_cli("-chmod", format(mode, "o"), loc.url)
+
+
+def chown(hdfs_path: PathLike, user: str, group: str, project: str | None = None) -> None:
+    """Change owner and group."""
+    loc = _existing(hdfs_path, project)
+    if loc.scheme == "file":
+        shutil.chown(loc.path, user or None, group or None)
+    else:
+        _hadoop_cli("-chown", f"{user}:{group}", loc.url)
+
+
+def capacity() -> int:
+    """Raw capacity of the filesystem in bytes."""
+    root = filesystem.root_location(_project())
+    if root.scheme == "file":
+        Path(root.path).mkdir(parents=True, exist_ok=True)
+        return shutil.disk_usage(root.path).total
+    lines = _hadoop_cli("-df", root.url).strip().splitlines()
+    return int(lines[-1].split()[1])
+
+
+# --- modules, TLS, logging -----------------------------------------------------------------
+
+_module_dir: Path | None = None
+
+
+def add_module(hdfs_path: PathLike, project: str | None = None) -> str:
+    """Make a project `.py` or `.ipynb` importable (copied locally, notebooks converted to
+    Python), import it, and reload it on later calls. Returns the local `.py` path."""
+    global _module_dir
+    loc = _existing(hdfs_path, project)
+    if not loc.isfile() or not loc.name.endswith((".py", ".ipynb")):
+        raise ValueError(f"{loc.url} is not a .py or .ipynb file")
+    if _module_dir is None:
+        _module_dir = Path(tempfile.mkdtemp(prefix="hops-modules-"))
+    if str(_module_dir) not in sys.path:
+        sys.path.insert(0, str(_module_dir))
+    module_name, ext = os.path.splitext(loc.name)
+    target = _module_dir / f"{module_name}.py"
+    data = load(loc.url)
+    if ext == ".ipynb":
+        import nbformat
+        from nbconvert import PythonExporter
+
+        source, _ = PythonExporter().from_notebook_node(nbformat.reads(data.decode(), as_version=4))
+        data = source.encode()
+    filesystem.atomic_write(Location("file", str(target)), data)
+    importlib.invalidate_caches()
+    if module_name in sys.modules:
+        importlib.reload(sys.modules[module_name])
+    else:
+        importlib.import_module(module_name)
+    return str(target)
+
+
+def is_tls_enabled() -> bool:
+    """True when HopsFS RPC uses TLS (`ipc.server.ssl.enabled` in $HADOOP_CONF_DIR/core-site.xml)."""
+    conf_dir = _project().hadoop_conf_dir
+    site = Path(conf_dir) / "core-site.xml" if conf_dir else None
+    if site is None or not site.is_file():
+        return False
+    for prop in ElementTree.parse(site).getroot().iter("property"):
+        if prop.findtext("name") == "ipc.server.ssl.enabled":
+            return (prop.findtext("value") or "").strip().lower() == "true"
+    return False
+
+
+def log(string: Any) -> None:
+    """Append a timestamped line to the running trial's `hdfs.log`, else to `Logs/hops.log`."""
+    trial = context.current_trial()
+    cfg = _project()
+    if trial is not None:
+        loc = filesystem.resolve(trial.trial_url, cfg).child("hdfs.log")
+    else:
+        _ensure_project_dirs(cfg)
+        loc = filesystem.resolve("Logs/hops.log", cfg)
+    stamp = datetime.datetime.now().isoformat(timespec="milliseconds")
+    filesystem.append_line(loc, f"{stamp}: {string}")

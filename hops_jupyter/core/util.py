@@ -1,0 +1,64 @@
+"""Helpers from the seed's `util` module: hyperparameter grids and cluster sizing."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import Any
+
+from hops_jupyter.core import project
+
+
+def grid_params(params: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    """Expand a dict of value lists into its cartesian product, in the `args_dict` form that
+    `experiment.launch` takes: `{"a": [1, 2], "b": [3]}` -> `{"a": [1, 2], "b": [3, 3]}`."""
+    if not isinstance(params, dict) or not params:
+        raise ValueError(f"grid_params needs a non-empty dict of lists, got {params!r}")
+    for name, values in params.items():
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ValueError(f"grid_params: {name!r} must map to a non-empty list, got {values!r}")
+    names = list(params)
+    points = list(itertools.product(*(params[n] for n in names)))
+    return {n: [p[i] for p in points] for i, n in enumerate(names)}
+
+
+def _spark_conf(spark: Any) -> Any:
+    context = getattr(spark, "sparkContext", spark)
+    return context.getConf()
+
+
+def _local_cores(master: str) -> int | None:
+    match = re.fullmatch(r"local(?:\[(\d+|\*)(?:,\d+)?\])?", master.strip())
+    if not match:
+        return None
+    if match.group(1) in (None, ""):
+        return 1
+    if match.group(1) == "*":
+        import os
+
+        return os.cpu_count() or 1
+    return int(match.group(1))
+
+
+def num_executors(spark: Any = None) -> int:
+    """How many trials run at once: Spark executors (task slots in `local[N]`, the
+    max under dynamic allocation) with a SparkSession, else the local engine's workers."""
+    if spark is None:
+        return project.current().local_workers
+    conf = _spark_conf(spark)
+    cores = _local_cores(conf.get("spark.master", ""))
+    if cores is not None:
+        return cores
+    if conf.get("spark.dynamicAllocation.enabled", "false").lower() == "true":
+        return int(conf.get("spark.dynamicAllocation.maxExecutors", "1"))
+    return int(conf.get("spark.executor.instances", "1"))
+
+
+def num_param_servers(spark: Any = None) -> int:
+    """Parameter servers for distributed training: Hops' `spark.tensorflow.num.ps` with a
+    SparkSession, else `$NUM_TF_PS` / the config file, else 0."""
+    if spark is not None:
+        value = _spark_conf(spark).get("spark.tensorflow.num.ps", None)
+        if value is not None:
+            return int(value)
+    return project.current().num_tf_ps

@@ -1,0 +1,47 @@
+"""Shared fixtures: every test gets its own HOPS_HOME and working directory, and no Hopsworks
+environment leaks in from the machine."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+HOPS_ENV = (
+    "HOPSWORKS_PROJECT_NAME",
+    "HOPSWORKS_PROJECT_ID",
+    "HADOOP_USER_NAME",
+    "HDFS_USER",
+    "HADOOP_CONF_DIR",
+    "EXECUTOR_GPUS",
+    "NUM_TF_PS",
+    "KAFKA_BROKERS",
+    "MATERIAL_DIRECTORY",
+    "HOPS_ROOT",
+    "HOPS_CONFIG",
+    "HOPS_WORKERS",
+)
+
+
+@pytest.fixture(autouse=True)
+def hops_home(tmp_path, monkeypatch):
+    """A fresh embedded project root for each test."""
+    home = tmp_path / "hops"
+    monkeypatch.setenv("HOPS_HOME", str(home))
+    for name in HOPS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    return home
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
