@@ -31,6 +31,8 @@ def _lab(args: argparse.Namespace) -> int:
     notebook_dir = os.path.abspath(args.notebook_dir)
     os.makedirs(notebook_dir, exist_ok=True)
     print(f"hops-jupyter: project {project.current().name} at {path}", flush=True)
+    # Kernels inherit this: Spark executors started from a notebook use the same interpreter.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     argv = [
         sys.executable,
         "-m",

@@ -1,0 +1,302 @@
+"""The seed's `experiment` API: run a training function as tracked trials.
+
+`launch` runs it once (or once per position of `args_dict`), `grid_search`, `random_search` and
+`differential_evolution` search hyperparameters. Trials run on the local engine (worker processes)
+by default, or on Spark with `engine="spark"` / a SparkSession as first argument (the seed's older
+signatures). Inside a trial, `report()` streams live values.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hops_jupyter.core import context, filesystem, project
+from hops_jupyter.core.experiment import records
+from hops_jupyter.core.experiment.engines.base import Engine
+from hops_jupyter.core.experiment.records import ExperimentRecord
+from hops_jupyter.core.experiment.runner import (
+    ExperimentFailed,
+    ExperimentResult,
+    ExperimentSpec,
+    run,
+)
+from hops_jupyter.core.experiment.search import (
+    DifferentialEvolution,
+    FixedTrials,
+    GridSearch,
+    RandomSearch,
+    Searcher,
+    check_direction,
+)
+
+__all__ = [
+    "Direction",
+    "ExperimentFailed",
+    "ExperimentResult",
+    "differential_evolution",
+    "evolutionary_search",
+    "get",
+    "grid_search",
+    "launch",
+    "list",
+    "random_search",
+    "report",
+]
+
+ENGINES = ("local", "spark")
+
+
+class Direction:
+    """The seed's constants: `direction=Direction.MAX`."""
+
+    MAX = "max"
+    MIN = "min"
+
+
+def _is_spark(value: Any) -> bool:
+    return hasattr(value, "sparkContext") or type(value).__name__ == "SparkContext"
+
+
+def _split_spark(args: tuple[Any, ...]) -> tuple[Any, tuple[Any, ...]]:
+    """The seed's older signatures put a SparkSession first: `launch(spark, fn, args_dict)`."""
+    if args and _is_spark(args[0]):
+        return args[0], args[1:]
+    return None, args
+
+
+def _engine(
+    engine: str | Engine | None,
+    spark: Any,
+    workers: int | None,
+    timeout: float | None,
+    total: int | None,
+) -> Engine:
+    if isinstance(engine, Engine):
+        return engine
+    name = "spark" if spark is not None and engine in (None, "spark") else (engine or "local")
+    if name not in ENGINES:
+        raise ValueError(f"Unknown engine {name!r}: use one of {[*ENGINES]}")
+    if name == "spark":
+        from hops_jupyter.core.experiment.engines.spark import SparkEngine
+
+        return SparkEngine(spark, workers=workers, timeout=timeout)
+    from hops_jupyter.core.experiment.engines.local import LocalEngine
+
+    count = workers if workers is not None else project.current().local_workers
+    if isinstance(count, int) and not isinstance(count, bool) and count > 0 and total:
+        count = min(count, total)
+    return LocalEngine(count, timeout=timeout)
+
+
+def _run(
+    kind: str,
+    fn: Callable[..., Any],
+    searcher: Searcher,
+    *,
+    spark: Any,
+    engine: str | Engine | None,
+    workers: int | None,
+    timeout: float | None,
+    name: str | None,
+    direction: str | None,
+    metric_key: str | None,
+    needs_metric: bool,
+    resume: str | None,
+    seed: int | None,
+    options: dict[str, Any],
+) -> ExperimentResult:
+    spec = ExperimentSpec(
+        kind=kind,
+        fn=fn,
+        searcher=searcher,
+        engine=_engine(engine, spark, workers, timeout, searcher.total),
+        name=name,
+        direction=direction,
+        metric_key=metric_key,
+        needs_metric=needs_metric,
+        resume=resume,
+        seed=seed,
+        options=options,
+    )
+    return run(spec)
+
+
+def _seed(seed: int | None, resume: str | None) -> int:
+    """An explicit seed, else the resumed experiment's, else a fresh one (always recorded)."""
+    if seed is not None:
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        return seed
+    if resume:
+        old = records.read_json(records.experiment_dir(resume).child(records.EXPERIMENT_FILE))
+        if old.get("seed") is not None:
+            return int(old["seed"])
+    return secrets.randbits(31)
+
+
+def _name(name: str | None) -> str | None:
+    return None if name in (None, "no-name") else name
+
+
+def launch(*args: Any, name: str | None = None, metric_key: str | None = None,
+           engine: str | Engine | None = None, workers: int | None = None,
+           timeout: float | None = None, resume: str | None = None,
+           description: str | None = None, local_logdir: bool = False,
+           **kwargs: Any) -> ExperimentResult:  # fmt: skip
+    """Run `fn()` once, or once per position of `args_dict` (equal-length lists, zipped).
+
+    Signatures: `launch(fn, args_dict=None, ...)` or the seed's `launch(spark, fn, args_dict)`.
+    Returns an ExperimentResult: `str()` is the experiment folder; it unpacks as
+    `(logdir, return_dict)`.
+    """
+    spark, rest = _split_spark(args)
+    fn, args_dict = _positional(rest, kwargs, "args_dict", required=False)
+    return _run(
+        "launch", fn, FixedTrials(args_dict), spark=spark, engine=engine, workers=workers,
+        timeout=timeout, name=_name(name), direction=None, metric_key=metric_key,
+        needs_metric=False, resume=resume, seed=None,
+        options={"description": description, "local_logdir": local_logdir},
+    )  # fmt: skip
+
+
+def grid_search(*args: Any, direction: str = Direction.MAX, name: str | None = None,
+                optimization_key: str | None = None, metric_key: str | None = None,
+                engine: str | Engine | None = None, workers: int | None = None,
+                timeout: float | None = None, resume: str | None = None,
+                description: str | None = None, local_logdir: bool = False,
+                **kwargs: Any) -> ExperimentResult:  # fmt: skip
+    """One trial per point of the cartesian product of `args_dict`'s lists.
+
+    Signatures: `grid_search(fn, args_dict, direction='max', ...)` or the seed's
+    `grid_search(spark, fn, args_dict, direction)`. Unpacks as
+    `(best_dir, best_params, best_return_dict)`.
+    """
+    spark, rest = _split_spark(args)
+    fn, grid = _positional(rest, kwargs, "args_dict", aliases=("grid_dict",))
+    direction = check_direction(direction)
+    return _run(
+        "grid_search", fn, GridSearch(grid, direction), spark=spark, engine=engine,
+        workers=workers, timeout=timeout, name=_name(name), direction=direction,
+        metric_key=metric_key or optimization_key, needs_metric=True, resume=resume, seed=None,
+        options={"description": description, "local_logdir": local_logdir},
+    )  # fmt: skip
+
+
+def random_search(*args: Any, direction: str = Direction.MAX, samples: int = 10,
+                  name: str | None = None, optimization_key: str | None = None,
+                  metric_key: str | None = None, seed: int | None = None,
+                  engine: str | Engine | None = None, workers: int | None = None,
+                  timeout: float | None = None, resume: str | None = None,
+                  description: str | None = None, local_logdir: bool = False,
+                  **kwargs: Any) -> ExperimentResult:  # fmt: skip
+    """`samples` trials drawn uniformly from `search_dict` bounds (`[low, high]`, or a list of
+    choices). Reproducible with `seed=`."""
+    spark, rest = _split_spark(args)
+    fn, space = _positional(rest, kwargs, "search_dict", aliases=("boundary_dict",))
+    direction = check_direction(direction)
+    seed = _seed(seed, resume)
+    return _run(
+        "random_search", fn, RandomSearch(space, samples, direction, seed), spark=spark,
+        engine=engine, workers=workers, timeout=timeout, name=_name(name), direction=direction,
+        metric_key=metric_key or optimization_key, needs_metric=True, resume=resume, seed=seed,
+        options={"description": description, "local_logdir": local_logdir, "samples": samples},
+    )  # fmt: skip
+
+
+def differential_evolution(*args: Any, direction: str = Direction.MAX, generations: int = 4,
+                           population: int | None = None,
+                           mutation: float | tuple[float, float] = (0.5, 1.0),
+                           crossover: float = 0.7, name: str | None = None,
+                           optimization_key: str | None = None, metric_key: str | None = None,
+                           seed: int | None = None, engine: str | Engine | None = None,
+                           workers: int | None = None, timeout: float | None = None,
+                           resume: str | None = None, description: str | None = None,
+                           local_logdir: bool = False, cleanup_generations: bool = False,
+                           **kwargs: Any) -> ExperimentResult:  # fmt: skip
+    """Asynchronous differential evolution over `search_dict` bounds: `population *
+    generations` trials, a free worker getting a new candidate at once. Ints stay ints, a list
+    of strings is categorical. Unpacks as `(best_dir, best_params, best_return_dict)`."""
+    spark, rest = _split_spark(args)
+    fn, space = _positional(rest, kwargs, "search_dict", aliases=("boundary_dict",))
+    direction = check_direction(direction)
+    seed = _seed(seed, resume)
+    searcher = DifferentialEvolution(
+        space, direction, generations, population, mutation, crossover, seed
+    )
+    return _run(
+        "differential_evolution", fn, searcher, spark=spark, engine=engine, workers=workers,
+        timeout=timeout, name=_name(name), direction=direction,
+        metric_key=metric_key or optimization_key, needs_metric=True, resume=resume, seed=seed,
+        options={"description": description, "local_logdir": local_logdir,
+                 "generations": generations, "population": searcher.population,
+                 "mutation": mutation, "crossover": crossover},
+    )  # fmt: skip
+
+
+evolutionary_search = differential_evolution
+
+
+def _positional(
+    rest: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    dict_name: str,
+    required: bool = True,
+    aliases: tuple[str, ...] = (),
+) -> tuple[Callable[..., Any], Any]:
+    """(fn, the dict) from positional or keyword arguments, with the seed's keyword names."""
+    fn = (
+        rest[0]
+        if rest
+        else kwargs.pop("map_fun", kwargs.pop("objective_function", kwargs.pop("fn", None)))
+    )
+    value = rest[1] if len(rest) > 1 else None
+    for key in (dict_name, *aliases):
+        if key in kwargs:
+            value = kwargs.pop(key)
+    if len(rest) > 2:
+        raise TypeError(f"Too many positional arguments: {len(rest)} (expected fn, {dict_name})")
+    if kwargs:
+        raise TypeError(f"Unknown keyword argument(s) {sorted(kwargs)}")
+    if fn is None:
+        raise TypeError("Missing the training function (the first argument)")
+    if required and value is None:
+        raise TypeError(f"Missing {dict_name}: the hyperparameters to search")
+    return fn, value
+
+
+_steps: dict[str, int] = {}
+
+
+def report(metric: Any, step: int | None = None, **more: Any) -> None:
+    """Stream a live value from inside a trial (appended to its `metrics.jsonl`). Outside an
+    experiment (calling the function directly while developing it) this does nothing."""
+    trial = context.current_trial()
+    if trial is None:
+        return
+    from hops_jupyter.core.experiment.trial import _number, _plain
+
+    value = _number(metric)
+    if value is None:
+        raise ValueError(
+            f"report() takes a number as metric, got {metric!r} ({type(metric).__name__})"
+        )
+    key = trial.trial_url
+    step = _steps.get(key, -1) + 1 if step is None else int(step)
+    _steps[key] = step
+    line = {"time": time.time(), "step": step, "metric": value, **_plain(more)}
+    loc = filesystem.resolve(trial.trial_url, project.current()).child(records.METRICS_FILE)
+    filesystem.append_line(loc, json.dumps(records._finite(line)))
+
+
+def get(experiment_id: str) -> ExperimentRecord:
+    """One experiment's record with its trials (each with its latest reported metric)."""
+    return records.get(str(experiment_id))
+
+
+def list() -> list[ExperimentRecord]:  # noqa: A001 - the seed-style name users call
+    """The project's experiments, newest first."""
+    return records.list_experiments()

@@ -1,0 +1,36 @@
+"""What an engine does: run trials somewhere, report them as they finish. Engines know nothing
+of search; the runner feeds them trials and reads results."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from hops_jupyter.core.experiment.records import TrialRecord
+from hops_jupyter.core.experiment.trial import TrialTask
+
+
+class Engine(ABC):
+    """Runs up to `slots` trials at once."""
+
+    name: str = "engine"
+    slots: int = 1
+
+    @abstractmethod
+    def submit(self, task: TrialTask) -> None:
+        """Start a trial; the caller ensures fewer than `slots` run."""
+
+    @abstractmethod
+    def wait(self, timeout: float | None = None) -> list[TrialRecord]:
+        """Block until at least one trial ends (or timeout); return the ended trials' records.
+        A trial that crashed its worker or ran past its timeout comes back FAILED."""
+
+    @abstractmethod
+    def running(self) -> list[TrialTask]:
+        """Trials submitted and not yet returned by wait()."""
+
+    @abstractmethod
+    def cancel_all(self) -> list[TrialTask]:
+        """Stop every running trial now; return the trials that were stopped."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release workers; default: nothing to release."""

@@ -1,0 +1,169 @@
+"""The default engine: a pool of worker processes on this machine.
+
+Each worker is a fresh interpreter (not a fork of the notebook kernel) in its own process group,
+so a trial that hangs, segfaults or calls os._exit is contained: the engine sees the worker's
+socket close or its deadline pass, kills the whole group, records the trial FAILED, and starts a
+new worker for the next trial.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from multiprocessing.connection import Connection, wait
+
+from hops_jupyter.core.experiment.engines.base import Engine
+from hops_jupyter.core.experiment.records import TrialRecord
+from hops_jupyter.core.experiment.trial import TrialTask, record_failure
+
+
+def _python_path() -> str:
+    """The driver's import path, so functions pickled by reference import in workers too."""
+    entries = [os.path.abspath(p or os.getcwd()) for p in sys.path]
+    return os.pathsep.join(dict.fromkeys(p for p in entries if os.path.exists(p)))
+
+
+class _Worker:
+    def __init__(self, env: dict[str, str]) -> None:
+        ours, theirs = socket.socketpair()
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-X",
+                "faulthandler",
+                "-m",
+                __package__ + ".worker",
+                str(theirs.fileno()),
+            ],
+            pass_fds=[theirs.fileno()],
+            start_new_session=True,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
+        theirs.close()
+        self.conn = Connection(ours.detach())
+        self.task: TrialTask | None = None
+        self.started = 0.0
+        self.fn_keys: set[str] = set()
+
+    def send(self, task: TrialTask) -> None:
+        if task.fn_key in self.fn_keys:
+            task = replace(task, fn_bytes=None)
+        self.conn.send_bytes(pickle.dumps(task))
+        self.fn_keys.add(task.fn_key)
+        self.task = task
+        self.started = time.monotonic()
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.proc.wait()
+        self.conn.close()
+
+    def exit_reason(self) -> str:
+        try:
+            code = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.proc.returncode
+        if code is not None and code < 0:
+            return f"killed by signal {signal.Signals(-code).name}"
+        return f"exited with code {code}"
+
+
+class LocalEngine(Engine):
+    """Runs trials in `workers` local processes; `timeout` (seconds) bounds each trial."""
+
+    name = "local"
+
+    def __init__(self, workers: int, timeout: float | None = None) -> None:
+        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+            raise ValueError(f"workers must be a positive integer, got {workers!r}")
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.slots = workers
+        self.timeout = timeout
+        self._workers: list[_Worker] = []
+        self._env = {**os.environ, "PYTHONPATH": _python_path()}
+
+    def submit(self, task: TrialTask) -> None:
+        idle = next((w for w in self._workers if w.task is None), None)
+        if idle is None:
+            if len(self._workers) >= self.slots:
+                raise RuntimeError("all workers are busy")
+            idle = _Worker(self._env)
+            self._workers.append(idle)
+        idle.send(task)
+
+    def running(self) -> list[TrialTask]:
+        return [w.task for w in self._workers if w.task is not None]
+
+    def _retire(self, worker: _Worker) -> None:
+        worker.kill()
+        self._workers.remove(worker)
+
+    def wait(self, timeout: float | None = None) -> list[TrialRecord]:
+        busy = [w for w in self._workers if w.task is not None]
+        if not busy:
+            return []
+        limit = timeout
+        if self.timeout is not None:
+            first_deadline = min(w.started for w in busy) + self.timeout
+            until = max(0.0, first_deadline - time.monotonic())
+            limit = until if limit is None else min(limit, until)
+        ready = wait([w.conn for w in busy], timeout=limit)
+        done = []
+        for worker in busy:
+            task = worker.task
+            assert task is not None
+            if worker.conn in ready:
+                try:
+                    done.append(pickle.loads(worker.conn.recv_bytes()))
+                    worker.task = None
+                    continue
+                except (EOFError, OSError):
+                    reason = worker.exit_reason()
+                    done.append(
+                        record_failure(
+                            task,
+                            "WorkerCrashed",
+                            f"The worker process running this trial {reason} "
+                            "(os._exit, a crash in native code, or out of memory)",
+                        )
+                    )
+            elif self.timeout is not None and time.monotonic() - worker.started >= self.timeout:
+                done.append(
+                    record_failure(
+                        task, "TrialTimeout", f"The trial ran past its timeout of {self.timeout} s"
+                    )
+                )
+            else:
+                continue
+            self._retire(worker)
+        return done
+
+    def cancel_all(self) -> list[TrialTask]:
+        stopped = self.running()
+        for worker in list(self._workers):
+            if worker.task is not None:
+                self._retire(worker)
+        return stopped
+
+    def close(self) -> None:
+        for worker in self._workers:
+            worker.conn.close()  # the worker sees EOF and exits
+        deadline = time.monotonic() + 3
+        for worker in self._workers:
+            try:
+                worker.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        self._workers.clear()

@@ -1,0 +1,157 @@
+"""The Spark engine: one Spark job of one task per trial, on the active or a given SparkSession.
+
+Each trial is submitted from its own driver thread with its own job group, so trials start as
+slots free up (asynchronous search works as on the local engine) and a timed-out or interrupted
+trial can be cancelled alone. Executors run the same `run_trial` as local workers and write the
+same records through the project filesystem.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import pickle
+import re
+import sys
+import time
+import uuid
+from typing import Any
+
+import cloudpickle
+
+from hops_jupyter.core import util
+from hops_jupyter.core.experiment.engines.base import Engine
+from hops_jupyter.core.experiment.records import TrialRecord
+from hops_jupyter.core.experiment.trial import TrialTask, record_failure, run_trial
+
+
+def execute_trial(payload: bytes) -> bytes:
+    """Runs on an executor: unpack the task, run the trial, pack its record."""
+    task: TrialTask = pickle.loads(payload)
+    fn_bytes = task.fn_bytes
+    record = run_trial(task, lambda: cloudpickle.loads(fn_bytes))
+    return pickle.dumps(record)
+
+
+def active_session() -> Any:
+    """The active SparkSession, or a clear error saying how to get one."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as err:  # pragma: no cover - pyspark is a dependency
+        raise ValueError("engine='spark' needs pyspark installed") from err
+    spark = SparkSession.getActiveSession()
+    if spark is None:
+        raise ValueError(
+            "engine='spark' needs a SparkSession: create one first "
+            "(SparkSession.builder.master('local[2]').getOrCreate()) or pass it as first argument"
+        )
+    return spark
+
+
+_PY_ERROR = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Exit)):\s?(.*)$")
+
+
+def _first_line(err: BaseException) -> str:
+    """The useful line of a Spark job failure: the Python exception, or the crash reason."""
+    text = str(err)
+    if "Python worker exited unexpectedly" in text:
+        return (
+            "Python worker exited unexpectedly (crashed: os._exit, a native crash or out of memory)"
+        )
+    python_errors = [m.group(0).strip() for m in map(_PY_ERROR.match, text.splitlines()) if m]
+    python_errors = [e for e in python_errors if not e.startswith(("org.", "java.", "py4j."))]
+    if python_errors:
+        return python_errors[-1][:500]
+    return (text.strip().splitlines() or [repr(err)])[0][:500]
+
+
+class SparkEngine(Engine):
+    """Runs up to `workers` trials at once (default: the session's executor slots)."""
+
+    name = "spark"
+
+    def __init__(
+        self, spark: Any = None, workers: int | None = None, timeout: float | None = None
+    ) -> None:
+        spark = spark if spark is not None else active_session()
+        self.sc = getattr(spark, "sparkContext", spark)
+        if self.sc.master.startswith("local") and self.sc.pythonExec != sys.executable:
+            # In local mode executors run on this machine: use the driver's interpreter (the
+            # one with hops-jupyter installed), not whatever `python3` is first on PATH.
+            self.sc.pythonExec = sys.executable
+        slots = workers if workers is not None else util.num_executors(spark)
+        if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
+            raise ValueError(f"workers must be a positive integer, got {slots!r}")
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.slots = slots
+        self.timeout = timeout
+        self._pool = concurrent.futures.ThreadPoolExecutor(slots, thread_name_prefix="hops-spark")
+        self._jobs: dict[concurrent.futures.Future, tuple[TrialTask, float, str]] = {}
+
+    def _job(self, task: TrialTask, group: str) -> bytes:
+        self.sc.setJobGroup(group, f"hops trial {task.trial_id}", interruptOnCancel=True)
+        try:
+            rdd = self.sc.parallelize([pickle.dumps(task)], 1)
+            return rdd.map(execute_trial).collect()[0]
+        finally:
+            self.sc.setLocalProperty("spark.jobGroup.id", None)
+
+    def submit(self, task: TrialTask) -> None:
+        group = f"hops-{task.experiment_id}-{uuid.uuid4().hex[:8]}"
+        future = self._pool.submit(self._job, task, group)
+        self._jobs[future] = (task, time.monotonic(), group)
+
+    def running(self) -> list[TrialTask]:
+        return [task for task, _, _ in self._jobs.values()]
+
+    def wait(self, timeout: float | None = None) -> list[TrialRecord]:
+        if not self._jobs:
+            return []
+        limit = timeout
+        if self.timeout is not None:
+            first = min(started for _, started, _ in self._jobs.values()) + self.timeout
+            until = max(0.0, first - time.monotonic())
+            limit = until if limit is None else min(limit, until)
+        done, _ = concurrent.futures.wait(
+            list(self._jobs), timeout=limit, return_when=concurrent.futures.FIRST_COMPLETED
+        )
+        out = []
+        for future in done:
+            task, _, _ = self._jobs.pop(future)
+            try:
+                out.append(pickle.loads(future.result()))
+            except Exception as err:
+                reason = _first_line(err)
+                if "No module named 'hops_jupyter'" in reason:
+                    reason += (
+                        f" (the executors' Python, {self.sc.pythonExec!r}, needs hops-jupyter: "
+                        "install it there or point PYSPARK_PYTHON at an interpreter that has it)"
+                    )
+                out.append(
+                    record_failure(task, "SparkTaskFailed", f"The Spark task failed: {reason}")
+                )
+        if self.timeout is not None:
+            now = time.monotonic()
+            for future, (task, started, group) in list(self._jobs.items()):
+                if now - started >= self.timeout:
+                    self.sc.cancelJobGroup(group)
+                    del self._jobs[future]
+                    out.append(
+                        record_failure(
+                            task,
+                            "TrialTimeout",
+                            f"The trial ran past its timeout of {self.timeout} s",
+                        )
+                    )
+        return out
+
+    def cancel_all(self) -> list[TrialTask]:
+        stopped = []
+        for task, _, group in self._jobs.values():
+            self.sc.cancelJobGroup(group)
+            stopped.append(task)
+        self._jobs.clear()
+        return stopped
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

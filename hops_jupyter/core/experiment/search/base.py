@@ -1,0 +1,51 @@
+"""The ask/tell interface every search algorithm implements; searches know nothing of engines."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any
+
+DIRECTIONS = ("max", "min")
+
+
+def check_direction(direction: Any) -> str:
+    """Normalize 'max'/'min' (any case, or Direction.MAX/MIN); refuse anything else by name."""
+    value = str(getattr(direction, "value", direction)).lower()
+    if value not in DIRECTIONS:
+        raise ValueError(f"direction must be 'max' or 'min', got {direction!r}")
+    return value
+
+
+class Searcher(ABC):
+    """Proposes trials with `ask()` and learns from `tell()`.
+
+    `ask()` returns a dict of hyperparameters, or None when the search has proposed all it
+    will. `tell(params, value)` reports a finished trial; value None means it failed and counts
+    as the worst possible result. Several asks may be outstanding at once.
+    """
+
+    def __init__(self, direction: str = "max", seed: int | None = None) -> None:
+        self.direction = check_direction(direction)
+        self.seed = seed
+
+    @property
+    def total(self) -> int | None:
+        """How many trials the search will propose, when known in advance."""
+        return None
+
+    @abstractmethod
+    def ask(self) -> dict[str, Any] | None: ...
+
+    def tell(self, params: dict[str, Any], value: float | None) -> None:  # noqa: B027
+        """Default: the search does not learn (grid, random, fixed lists)."""
+
+    def loss(self, value: float | None) -> float:
+        """The value as something to minimize; failures are worst."""
+        if value is None or not math.isfinite(value):
+            return math.inf
+        return -value if self.direction == "max" else value
+
+    def describe(self) -> dict[str, Any]:
+        """The search space as stored in experiment.json."""
+        return {}

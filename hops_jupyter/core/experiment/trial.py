@@ -1,0 +1,255 @@
+"""Running one trial where it is scheduled (a local worker process or a Spark executor).
+
+Both engines call `run_trial`, so records are identical whatever the engine: the trial folder,
+`trial.json` (RUNNING, then FINISHED or FAILED), captured stdout/stderr, uploaded files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from numbers import Real
+from typing import Any
+
+from hops_jupyter.core import context, filesystem, project
+from hops_jupyter.core.experiment import records
+from hops_jupyter.core.experiment.records import FAILED, FINISHED, RUNNING, TrialRecord
+from hops_jupyter.core.filesystem import Location
+
+# Configuration a trial needs to find the same project as the driver, wherever it runs.
+CONFIG_ENV = ("HOPS_HOME", "HOPS_ROOT", "HOPSWORKS_PROJECT_NAME", "HADOOP_USER_NAME")
+
+
+def config_env(cfg: project.Project) -> dict[str, str]:
+    """The driver's configuration as environment variables for workers and executors."""
+    return {
+        "HOPS_HOME": cfg.home,
+        "HOPS_ROOT": cfg.root,
+        "HOPSWORKS_PROJECT_NAME": cfg.name,
+        "HADOOP_USER_NAME": cfg.project_user,
+    }
+
+
+@dataclass
+class TrialTask:
+    """Everything a worker needs to run one trial. `fn_bytes` (cloudpickle) may be None when
+    the worker already holds the function under `fn_key`."""
+
+    experiment_id: str
+    trial_id: str
+    trial_url: str
+    params: dict[str, Any]
+    fn_key: str
+    fn_bytes: bytes | None
+    metric_key: str | None = None
+    needs_metric: bool = False
+    env: dict[str, str] = field(default_factory=dict)
+
+
+class TrialValueError(ValueError):
+    """The trial ran but returned something that is not a usable metric."""
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, Real):
+        return float(value)
+    item = getattr(value, "item", None)  # numpy scalars, 0-d arrays and tensors
+    if callable(item) and getattr(value, "size", 1) == 1:
+        try:
+            inner = item()
+        except (TypeError, ValueError):
+            return None
+        return float(inner) if isinstance(inner, Real) and not isinstance(inner, bool) else None
+    return None
+
+
+def _plain(value: Any) -> Any:
+    number = _number(value)
+    if number is not None and not isinstance(value, (int, float)):
+        return number
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return repr(value)
+
+
+def interpret(value: Any, metric_key: str | None, needs_metric: bool) -> tuple[float | None, dict]:
+    """Split a trial's return value into (metric, returned dict), as the seed does."""
+    if isinstance(value, dict):
+        returned = dict(value)
+        if metric_key is not None:
+            if metric_key not in value:
+                raise TrialValueError(
+                    f"The trial returned a dict without the metric key {metric_key!r}; "
+                    f"its keys are {sorted(map(str, value))}"
+                )
+            raw = value[metric_key]
+        elif "metric" in value:
+            raw = value["metric"]
+        else:
+            numeric = [k for k, v in value.items() if _number(v) is not None]
+            if len(numeric) == 1:
+                raw = value[numeric[0]]
+            elif needs_metric:
+                raise TrialValueError(
+                    f"The trial returned a dict with {len(numeric)} numeric values {numeric}: "
+                    "pass metric_key= (optimization_key=) to say which one is the metric"
+                )
+            else:
+                raw = None
+    elif value is None:
+        if needs_metric:
+            raise TrialValueError("The trial returned None: return the metric (a number or a dict)")
+        return None, {}
+    else:
+        returned, raw = {"metric": value}, value
+    if raw is None and not needs_metric:
+        return None, returned
+    metric = _number(raw)
+    if metric is None:
+        raise TrialValueError(f"The metric must be a number, got {raw!r} ({type(raw).__name__})")
+    return metric, returned
+
+
+def upload_files(returned: dict[str, Any], trial: Location, workdir: str) -> dict[str, Any]:
+    """Copy local files named by returned values into the trial folder; the value becomes the
+    file's path in the project (as in Hops)."""
+    out = {}
+    for key, value in returned.items():
+        path = os.path.join(workdir, value) if isinstance(value, str) and value else None
+        if path and len(value) < 4096 and os.path.isfile(path):
+            dest = trial.child(os.path.basename(path))
+            if dest.exists():
+                filesystem.delete(dest)
+            filesystem.copy(Location("file", os.path.abspath(path)), dest)
+            out[key] = dest.url
+        else:
+            out[key] = _plain(value)
+    return out
+
+
+@contextlib.contextmanager
+def captured_output(trial: Location) -> Iterator[None]:
+    """Send this process's stdout/stderr (Python and C level) to the trial's log files."""
+    local = trial.scheme == "file"
+    spool = trial.path if local else tempfile.mkdtemp(prefix="hops-logs-")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    files = [open(os.path.join(spool, name), "ab") for name in ("stdout.log", "stderr.log")]  # noqa: SIM115
+    try:
+        os.dup2(files[0].fileno(), 1)
+        os.dup2(files[1].fileno(), 2)
+        yield
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        for f in files:
+            f.close()
+        if not local:
+            for name in ("stdout.log", "stderr.log"):
+                filesystem.copy(Location("file", os.path.join(spool, name)), trial.child(name))
+            shutil.rmtree(spool, ignore_errors=True)
+
+
+def error_info(err: BaseException) -> dict[str, str]:
+    """Type, message and traceback, starting at the user's code (our frames dropped)."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__ and tb.tb_next:
+        tb = tb.tb_next
+    return {
+        "type": type(err).__name__,
+        "message": str(err),
+        "traceback": "".join(traceback.format_exception(type(err), err, tb)),
+    }
+
+
+def run_trial(task: TrialTask, load_fn: Callable[[], Callable[..., Any]]) -> TrialRecord:
+    """Run `load_fn()(**task.params)` as the trial; never raises for the trial's own errors."""
+    os.environ.update(task.env)
+    cfg = project.current()
+    loc = filesystem.resolve(task.trial_url, cfg)
+    loc.fs.create_dir(loc.path, recursive=True)
+    record = TrialRecord(task.trial_id, task.params, status=RUNNING, started=records.now())
+    records.write_trial(loc, record)
+    ctx = context.TrialContext(task.experiment_id, task.trial_id, loc.url, dict(task.params))
+    workdir = tempfile.mkdtemp(prefix="hops-trial-")
+    start = time.monotonic()
+    old_cwd = os.getcwd()
+    try:
+        with captured_output(loc), context.running_trial(ctx):
+            os.chdir(workdir)  # a private working dir: parallel trials never clash on files
+            try:
+                fn = load_fn()
+                value = fn(**task.params)
+            finally:
+                os.chdir(old_cwd)
+        record.metric, returned = interpret(value, task.metric_key, task.needs_metric)
+        record.returned = upload_files(returned, loc, workdir)
+        record.status = FINISHED
+    except (Exception, SystemExit) as err:
+        record.status = FAILED
+        record.error = error_info(err)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    record.finished = records.now()
+    record.duration_s = round(time.monotonic() - start, 6)
+    records.write_trial(loc, record)
+    return record
+
+
+def _stderr_tail(loc: Location, limit: int = 4000) -> str:
+    err = loc.child("stderr.log")
+    try:
+        with err.fs.open_input_file(err.path) as stream:
+            stream.seek(max(0, stream.size() - limit))
+            return stream.read().decode(errors="replace")
+    except (FileNotFoundError, OSError):
+        return ""
+
+
+def record_failure(
+    task: TrialTask, error_type: str, message: str, status: str = FAILED
+) -> TrialRecord:
+    """Write the final record of a trial whose worker could not (crashed, timed out, killed)."""
+    loc = filesystem.resolve(task.trial_url, project.current())
+    started = None
+    try:
+        started = records.read_json(loc.child(records.TRIAL_FILE)).get("started")
+    except (FileNotFoundError, OSError, ValueError):
+        loc.fs.create_dir(loc.path, recursive=True)
+    finished = records.now()
+    duration = None
+    if started:
+        import datetime
+
+        delta = datetime.datetime.fromisoformat(finished) - datetime.datetime.fromisoformat(started)
+        duration = round(delta.total_seconds(), 6)
+    tail = _stderr_tail(loc)
+    record = TrialRecord(
+        task.trial_id,
+        task.params,
+        status=status,
+        error={"type": error_type, "message": message, "traceback": tail},
+        started=started,
+        finished=finished,
+        duration_s=duration,
+    )
+    records.write_trial(loc, record)
+    return record

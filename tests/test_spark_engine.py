@@ -1,0 +1,135 @@
+"""The Spark engine on PySpark local[2]: same API, same records as the local engine."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hops import experiment, hdfs, util
+from tests.conftest import in_ci
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def spark():
+    if shutil.which("java") is None:
+        if in_ci():
+            pytest.fail(
+                "Java is missing: PySpark needs a JRE (.ci/run installs openjdk-17-jre-headless)"
+            )
+        pytest.skip("no Java on this machine")
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("hops-jupyter-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def _layout(hops_home: Path, result) -> dict:
+    """Which files each trial folder holds and which keys the records have."""
+    exp = hops_home / "Projects" / hdfs.get_plain_path(result.path).split("/Projects/", 1)[1]
+    trials = {
+        p.name: sorted(f.name for f in p.iterdir()) for p in sorted(exp.iterdir()) if p.is_dir()
+    }
+    trial_keys = {
+        sorted(json.loads((exp / t / "trial.json").read_text())).__str__() for t in trials
+    }
+    return {
+        "trials": trials,
+        "experiment_keys": sorted(json.loads((exp / "experiment.json").read_text())),
+        "trial_keys": trial_keys,
+    }
+
+
+def train(lr, layers):
+    print(f"lr={lr} layers={layers}")
+    experiment.report(lr, step=0)
+    hdfs.log("trained")
+    return lr * layers
+
+
+def test_seed_signatures_with_spark_first(spark, hops_home):
+    logdir, ret = experiment.launch(spark, train, {"lr": [0.1], "layers": [2]})
+    assert ret == {"metric": pytest.approx(0.2)}
+    best_dir, best_params, _ = experiment.grid_search(
+        spark, train, {"lr": [0.1, 0.2], "layers": [1, 3]}, direction="max"
+    )
+    assert best_params == {"lr": 0.2, "layers": 3}
+    meta = experiment.get(os.path.basename(logdir))
+    assert meta.engine == "spark" and meta.workers == 2
+
+
+def test_identical_records_on_both_engines(spark, hops_home):
+    grid = {"lr": [0.1, 0.2], "layers": [1, 2]}
+    on_spark = experiment.grid_search(train, grid, engine="spark")
+    local = experiment.grid_search(train, grid, engine="local")
+    assert _layout(hops_home, on_spark) == _layout(hops_home, local)
+    assert {t.id: t.metric for t in on_spark.trials} == {t.id: t.metric for t in local.trials}
+    trial = next(t for t in on_spark.trials if t.id == "lr=0.2&layers=2")
+    exp = hops_home / "Projects" / "demo" / "Experiments" / on_spark.id / trial.id
+    assert (exp / "stdout.log").read_text() == "lr=0.2 layers=2\n"
+    assert "trained" in (exp / "hdfs.log").read_text()
+
+
+def test_failures_on_spark_do_not_stop_the_search(spark, hops_home):
+    def flaky(mode):
+        import time
+
+        if mode == "raise":
+            raise ValueError("no good")
+        if mode == "exit":
+            os._exit(5)
+        if mode == "hang":
+            time.sleep(120)
+        return 1.0
+
+    result = experiment.grid_search(
+        flaky, {"mode": ["raise", "exit", "ok", "hang"]}, engine="spark", timeout=8
+    )
+    by = {t.params["mode"]: t for t in result.trials}
+    assert by["ok"].status == "FINISHED"
+    assert by["raise"].error["type"] == "ValueError" and "no good" in by["raise"].error["traceback"]
+    assert by["exit"].status == "FAILED" and "exited unexpectedly" in by["exit"].error["message"]
+    assert by["hang"].error["type"] == "TrialTimeout"
+
+
+def test_differential_evolution_and_closures_on_spark(spark, hops_home):
+    target = 0.25
+
+    def objective(x, n):
+        return -((x - target) ** 2) - abs(n - 2)
+
+    result = experiment.differential_evolution(
+        objective,
+        {"x": [0.0, 1.0], "n": [0, 4]},
+        generations=3,
+        population=4,
+        seed=7,
+        engine="spark",
+    )
+    assert result.record.engine == "spark"
+    assert result.best_params["n"] == 2
+    assert len(result.trials) <= 12
+
+
+def test_random_search_is_engine_independent(spark, hops_home):
+    space = {"a": [0.0, 1.0], "b": ["x", "y"]}
+    on_spark = experiment.random_search(lambda a, b: a, space, samples=6, seed=5, engine="spark")
+    local = experiment.random_search(lambda a, b: a, space, samples=6, seed=5)
+    assert sorted(t.id for t in on_spark.trials) == sorted(t.id for t in local.trials)
+
+
+def test_sizing_with_spark(spark):
+    assert util.num_executors(spark) == 2
+    assert util.num_param_servers(spark) == 0
