@@ -2,9 +2,9 @@
 
 Steady-state DE/current-to-best/1/bin on the unit cube: a free worker gets a new candidate at
 once, built from the population as it stands, and the candidate replaces its target when it is
-better. The first population is a Latin hypercube. Small populations and pull towards the best
-point make it useful at 50 evaluations, where scipy's 15 x dimensions population is no better
-than random search.
+better. The first population is a Latin hypercube. A small default population (max(5, dimensions + 2)) and the
+pull towards the best point make it useful at 50 evaluations, where scipy's 15 x dimensions
+population is no better than random search (benchmarks/trials.py measures this).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class DifferentialEvolution(Searcher):
         self.dims = parse_bounds(search_dict)
         d = len(self.dims)
         if population is None:
-            population = min(20, max(5, 2 * d + 2))
+            population = max(5, d + 2)
         _check("population", population, 4, 10_000, integer=True)
         _check("generations", generations, 1, 1_000_000, integer=True)
         if isinstance(mutation, (tuple, list)):
