@@ -8,6 +8,8 @@ import socket
 
 import pytest
 
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
 HOPS_ENV = (
     "HOPSWORKS_PROJECT_NAME",
     "HOPSWORKS_PROJECT_ID",
@@ -21,6 +23,9 @@ HOPS_ENV = (
     "HOPS_ROOT",
     "HOPS_CONFIG",
     "HOPS_WORKERS",
+    "HOPS_TENSORBOARD",
+    "HOPS_TENSORBOARD_IDLE_TIMEOUT",
+    "JUPYTER_RUNTIME_DIR",
 )
 
 
@@ -31,6 +36,9 @@ def hops_home(tmp_path, monkeypatch):
     monkeypatch.setenv("HOPS_HOME", str(home))
     for name in HOPS_ENV:
         monkeypatch.delenv(name, raising=False)
+    # Experiments start a TensorBoard each; tests of TensorBoard turn it back on.
+    monkeypatch.setenv("HOPS_TENSORBOARD", "false")
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     cwd = tmp_path / "cwd"
     cwd.mkdir()
     monkeypatch.chdir(cwd)

@@ -39,6 +39,8 @@ class Project:
     kafka_brokers: str | None = None
     material_directory: str | None = None
     workers: int = 0
+    tensorboard: bool = True
+    tensorboard_idle_timeout: float = 1800.0
 
     @property
     def project_user(self) -> str:
@@ -77,6 +79,8 @@ _ENV = {
     "kafka_brokers": ("KAFKA_BROKERS",),
     "material_directory": ("MATERIAL_DIRECTORY",),
     "workers": ("HOPS_WORKERS",),
+    "tensorboard": ("HOPS_TENSORBOARD",),
+    "tensorboard_idle_timeout": ("HOPS_TENSORBOARD_IDLE_TIMEOUT",),
 }
 _INT_FIELDS = ("executor_gpus", "num_tf_ps", "workers")
 _CONFIG_KEYS = {f.name for f in fields(Project)} - {"home"} | {"project", "user"}
@@ -159,6 +163,29 @@ def _int(field: str, value: Any, source: str) -> int:
     return number
 
 
+def _bool(field: str, value: Any, source: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{field} from {source} must be true or false, got {value!r}")
+
+
+def _seconds(field: str, value: Any, source: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"{field} from {source} must be a number of seconds, got {value!r}"
+        ) from None
+    if number < 0:
+        raise ValueError(f"{field} from {source} must be >= 0, got {number}")
+    return number
+
+
 def current(**overrides: Any) -> Project:
     """Resolve the project configuration: arguments, then environment, then file, then defaults."""
     env = os.environ
@@ -194,6 +221,11 @@ def current(**overrides: Any) -> Project:
     conf_dir = values.get("hadoop_conf_dir")
     root = values.get("root") or _default_fs_from_hadoop_conf(conf_dir) or f"file://{home}"
     ints = {f: _int(f, values[f], sources[f]) for f in _INT_FIELDS if f in values}
+    if "tensorboard" in values:
+        ints["tensorboard"] = _bool("tensorboard", values["tensorboard"], sources["tensorboard"])
+    if "tensorboard_idle_timeout" in values:
+        key = "tensorboard_idle_timeout"
+        ints[key] = _seconds(key, values[key], sources[key])
     return Project(
         name=name,
         user=user,

@@ -1,8 +1,38 @@
-"""The seed's `tensorboard` API: where a trial writes its summaries."""
+"""The seed's `tensorboard` API, and the manager of one TensorBoard process per experiment.
+
+The registry is one JSON file per running TensorBoard in
+`jupyter_runtime_dir()/hops/tensorboards/<experiment_id>.json`, so the kernel and the Jupyter
+server (separate processes) find the same instances. Each TensorBoard runs inside a small
+watchdog process (`python -m hops_jupyter.core.tensorboard`) bound to 127.0.0.1 on a port the
+OS picks; it exits when the process that started it dies or when nobody used it for the idle
+timeout, and removes its registry file on the way out.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
 from hops_jupyter.core import context, filesystem, project
+
+LAUNCHED, REUSED, FAILED, TIMED_OUT = "launched", "reused", "failed", "timed_out"
+
+
+# --- inside a trial ------------------------------------------------------------------------
 
 
 def logdir() -> str:
@@ -16,3 +46,324 @@ def logdir() -> str:
         )
     loc = filesystem.resolve(trial.trial_url, project.current())
     return loc.path if loc.scheme == "file" else loc.url
+
+
+def interactive_debugger() -> str:
+    """A TensorFlow 2 Debugger V2 dump folder under the trial's logdir, which the experiment's
+    TensorBoard shows in its Debugger V2 tab. Pass it to
+    `tf.debugging.experimental.enable_dump_debug_info(dump_root, tensor_debug_mode=...)`."""
+    return _debug_dir()
+
+
+def non_interactive_debugger() -> str:
+    """Same folder as interactive_debugger(): TF2 has one dump-based debugger (the old tfdbg
+    endpoints, host:port for the interactive and CLI wrappers, no longer exist)."""
+    return _debug_dir()
+
+
+def _debug_dir() -> str:
+    base = logdir()
+    path = f"{base.rstrip('/')}/debugger-v2"
+    if "://" not in path:
+        os.makedirs(path, exist_ok=True)
+    return path
+
+
+# --- the registry --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TensorBoardInfo:
+    """One running TensorBoard, as recorded in the registry."""
+
+    experiment_id: str
+    pid: int
+    port: int
+    logdir: str
+    started: float
+    owner_pid: int
+    idle_timeout: float
+    create_time: float
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "url": self.url}
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """What start() did: launched a new one, reused a running one, failed, or timed out."""
+
+    outcome: str
+    info: TensorBoardInfo | None = None
+    message: str = ""
+
+
+def registry_dir() -> Path:
+    """`jupyter_runtime_dir()/hops/tensorboards`, shared by kernels and the server."""
+    from jupyter_core.paths import jupyter_runtime_dir
+
+    path = Path(jupyter_runtime_dir()) / "hops" / "tensorboards"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _entry(experiment_id: str) -> Path:
+    if not experiment_id or "/" in experiment_id or experiment_id.startswith("."):
+        raise ValueError(f"Bad TensorBoard key {experiment_id!r}")
+    return registry_dir() / f"{experiment_id}.json"
+
+
+def _alive(info: TensorBoardInfo) -> bool:
+    import psutil
+
+    try:
+        proc = psutil.Process(info.pid)
+        return (
+            abs(proc.create_time() - info.create_time) < 1 and proc.status() != psutil.STATUS_ZOMBIE
+        )
+    except psutil.Error:
+        return False
+
+
+def _read(path: Path) -> TensorBoardInfo | None:
+    try:
+        data = json.loads(path.read_text())
+        data.pop("url", None)
+        return TensorBoardInfo(**data)
+    except (FileNotFoundError, ValueError, TypeError):
+        return None
+
+
+def find(experiment_id: str) -> TensorBoardInfo | None:
+    """The running TensorBoard of an experiment; a stale entry (dead process) is removed."""
+    path = _entry(experiment_id)
+    info = _read(path)
+    if info is None:
+        return None
+    if not _alive(info):
+        path.unlink(missing_ok=True)
+        return None
+    return info
+
+
+def running() -> list[TensorBoardInfo]:
+    """Every live registered TensorBoard (stale entries are cleaned on the way)."""
+    out = []
+    for path in sorted(registry_dir().glob("*.json")):
+        info = find(path.stem)
+        if info is not None:
+            out.append(info)
+    return out
+
+
+def healthy(info: TensorBoardInfo, timeout: float = 3.0) -> bool:
+    """True when the TensorBoard answers HTTP."""
+    try:
+        with urllib.request.urlopen(f"{info.url}data/logdir", timeout=timeout) as resp:
+            return resp.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def touch(experiment_id: str) -> None:
+    """Mark a TensorBoard as used now (its idle timer restarts)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.utime(_entry(experiment_id))
+
+
+@contextlib.contextmanager
+def _lock(experiment_id: str) -> Iterator[None]:
+    """One starter at a time per experiment, across processes (kernel and server)."""
+    with open(registry_dir() / f".{experiment_id}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def experiment_logdir(experiment_id: str) -> str:
+    """The folder TensorBoard reads for an experiment (its trials are the runs)."""
+    from hops_jupyter.core.experiment import records
+
+    loc = records.experiment_dir(experiment_id)
+    return loc.path if loc.scheme == "file" else loc.url
+
+
+def start(
+    experiment_id: str,
+    logdir: str | None = None,
+    wait: bool = True,
+    timeout: float = 90.0,
+    idle_timeout: float | None = None,
+) -> StartResult:
+    """Start (or reuse) the TensorBoard of an experiment. With wait=False the process is
+    launched and the call returns at once (outcome LAUNCHED, info None)."""
+    logdir = logdir or experiment_logdir(experiment_id)
+    idle = idle_timeout if idle_timeout is not None else project.current().tensorboard_idle_timeout
+    with _lock(experiment_id):
+        info = find(experiment_id)
+        if info is not None and info.logdir == logdir and healthy(info):
+            touch(experiment_id)
+            return StartResult(REUSED, info)
+        if info is not None:
+            stop(experiment_id)
+        proc = _spawn(experiment_id, logdir, idle)
+        if not wait:
+            return StartResult(LAUNCHED)
+        return _await(experiment_id, proc, timeout)
+
+
+def _spawn(experiment_id: str, logdir: str, idle: float) -> subprocess.Popen:
+    log = registry_dir() / f".{experiment_id}.log"
+    args = [
+        sys.executable, "-m", "hops_jupyter.core.tensorboard", experiment_id, logdir,
+        str(os.getpid()), str(idle),
+        "1" if threading.current_thread() is threading.main_thread() else "0",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        return subprocess.Popen(
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def _await(experiment_id: str, proc: subprocess.Popen, timeout: float) -> StartResult:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = _read(_entry(experiment_id))
+        if info is not None and info.pid == proc.pid and healthy(info, timeout=2):
+            return StartResult(LAUNCHED, info)
+        if proc.poll() is not None:
+            log = (registry_dir() / f".{experiment_id}.log").read_text(errors="replace")
+            return StartResult(
+                FAILED, None, f"TensorBoard exited with code {proc.returncode}: {log[-2000:]}"
+            )
+        time.sleep(0.2)
+    _kill_group(proc.pid)
+    return StartResult(TIMED_OUT, None, f"TensorBoard did not answer within {timeout} s")
+
+
+def _kill_group(pid: int) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        for _ in range(50):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            with contextlib.suppress(ChildProcessError):
+                if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                    return
+            time.sleep(0.05)
+
+
+def stop(experiment_id: str) -> bool:
+    """Stop an experiment's TensorBoard (its whole process group); False when none ran."""
+    info = find(experiment_id)
+    _entry(experiment_id).unlink(missing_ok=True)
+    if info is None:
+        return False
+    _kill_group(info.pid)
+    return True
+
+
+def stop_owned_by(pid: int) -> list[str]:
+    """Stop every TensorBoard a process started (the server calls this when it stops)."""
+    stopped = []
+    for info in running():
+        if info.owner_pid == pid and stop(info.experiment_id):
+            stopped.append(info.experiment_id)
+    return stopped
+
+
+def visualize(*args: Any) -> str:
+    """Start (or reuse) a TensorBoard over a past experiment folder and return its URL.
+    Accepts an experiment result, its path, or the seed's `visualize(spark, path)`."""
+    if len(args) == 2:
+        args = args[1:]
+    if len(args) != 1:
+        raise TypeError("visualize(path) takes the experiment folder (or visualize(spark, path))")
+    from hops_jupyter.core.experiment import records
+
+    cfg = project.current()
+    loc = filesystem.resolve(args[0], cfg)
+    if not loc.isdir():
+        raise FileNotFoundError(f"No experiment folder at {loc.url}")
+    experiment_id = loc.name
+    if not records.is_experiment_id(experiment_id):
+        raise ValueError(f"{loc.url} is not an experiment folder (Experiments/<experiment_id>)")
+    result = start(experiment_id, loc.path if loc.scheme == "file" else loc.url)
+    if result.info is None:
+        raise RuntimeError(f"TensorBoard for {experiment_id} {result.outcome}: {result.message}")
+    return result.info.url
+
+
+# --- the watchdog process ------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    import ctypes
+
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
+
+
+def _serve(experiment_id: str, logdir: str, owner_pid: int, idle: float, pdeathsig: bool) -> None:
+    """Run TensorBoard in this process and watch the owner and the idle timer."""
+    import psutil
+    from tensorboard import program
+
+    if pdeathsig:
+        _die_with_parent()
+    entry = _entry(experiment_id)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    board = program.TensorBoard()
+    board.configure(
+        argv=[None, "--logdir", logdir, "--host", "127.0.0.1", "--port", "0", "--load_fast", "false",
+              "--reload_interval", "2"]
+    )  # fmt: skip
+    url = board.launch()
+    me = psutil.Process()
+    info = TensorBoardInfo(
+        experiment_id=experiment_id,
+        pid=os.getpid(),
+        port=int(url.rstrip("/").rsplit(":", 1)[1]),
+        logdir=logdir,
+        started=time.time(),
+        owner_pid=owner_pid,
+        idle_timeout=idle,
+        create_time=me.create_time(),
+    )
+    filesystem.atomic_write(filesystem.Location("file", str(entry)), json.dumps(info.to_json()))
+    try:
+        owner = psutil.Process(owner_pid)
+        while owner.is_running() and owner.status() != psutil.STATUS_ZOMBIE:
+            try:
+                last_use = entry.stat().st_mtime
+            except FileNotFoundError:
+                break  # stopped by someone else
+            if idle > 0 and time.time() - last_use > idle:
+                break
+            time.sleep(0.5)
+    except psutil.Error:
+        pass
+    finally:
+        current = _read(entry)
+        if current is not None and current.pid == os.getpid():
+            entry.unlink(missing_ok=True)
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5] == "1")

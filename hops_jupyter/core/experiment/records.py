@@ -43,6 +43,11 @@ def new_experiment_id() -> str:
     return f"{stamp}-{secrets.token_hex(2)}"
 
 
+def is_experiment_id(value: Any) -> bool:
+    """True for strings shaped like an experiment id."""
+    return isinstance(value, str) and bool(_ID_RE.match(value))
+
+
 def _fmt(value: Any) -> str:
     text = repr(value) if isinstance(value, float) else str(value)
     return quote(text, safe="-_.,:+@")

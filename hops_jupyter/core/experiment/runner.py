@@ -203,6 +203,16 @@ def _summarize(record: ExperimentRecord, trials: dict[str, TrialRecord]) -> None
         )
 
 
+def _start_tensorboard(record: ExperimentRecord, loc: filesystem.Location) -> None:
+    """Every experiment starts its TensorBoard as it begins (launched, not waited for)."""
+    from hops_jupyter.core import tensorboard
+
+    try:
+        tensorboard.start(record.id, loc.path if loc.scheme == "file" else loc.url, wait=False)
+    except (OSError, ImportError) as err:  # TensorBoard is a convenience: never fail the run
+        print(f"hops: could not start TensorBoard for {record.id}: {err}")
+
+
 def _new_record(spec: ExperimentSpec, cfg: project.Project) -> tuple[ExperimentRecord, dict]:
     if spec.resume:
         loc = records.experiment_dir(spec.resume, cfg)
@@ -249,6 +259,8 @@ def run(
     loc = filesystem.resolve(record.url, cfg)
     loc.fs.create_dir(loc.path, recursive=True)
     records.write_experiment(loc, record)
+    if cfg.tensorboard:
+        _start_tensorboard(record, loc)
     trials: dict[str, TrialRecord] = dict(known)
     start = time.monotonic()
     env = config_env(cfg)

@@ -1,0 +1,89 @@
+"""REST handlers: experiments (with trials and latest metrics) and TensorBoards.
+
+Filesystem and process work runs in a thread so the server's event loop never blocks on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from typing import Any
+
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+
+from hops_jupyter.core import tensorboard
+from hops_jupyter.core.experiment import records
+
+
+def experiment_json(record: records.ExperimentRecord, with_trials: bool) -> dict[str, Any]:
+    data = record.to_json()
+    tb = tensorboard.find(record.id)
+    data["tensorboard"] = tb.to_json() if tb else None
+    if with_trials:
+        data["trials"] = [{**t.to_json(), "latest": t.latest} for t in record.trials]
+    return data
+
+
+def _get_experiment(experiment_id: str) -> records.ExperimentRecord:
+    try:
+        return records.get(experiment_id)
+    except KeyError as err:
+        raise web.HTTPError(404, str(err.args[0] if err.args else err)) from None
+
+
+class HopsAPIHandler(APIHandler):
+    """JSON in and out; authentication required on every method (403 otherwise)."""
+
+    def write_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(records._finite(data), default=str))
+
+
+class ExperimentsHandler(HopsAPIHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        found = await asyncio.to_thread(records.list_experiments)
+        self.write_json([experiment_json(r, with_trials=False) for r in found])
+
+
+class ExperimentHandler(HopsAPIHandler):
+    @web.authenticated
+    async def get(self, experiment_id: str) -> None:
+        record = await asyncio.to_thread(_get_experiment, experiment_id)
+        self.write_json(experiment_json(record, with_trials=True))
+
+
+class TensorBoardsHandler(HopsAPIHandler):
+    @web.authenticated
+    async def get(self) -> None:
+        found = await asyncio.to_thread(tensorboard.running)
+        self.write_json([info.to_json() for info in found])
+
+    @web.authenticated
+    async def post(self) -> None:
+        try:
+            body = json.loads(self.request.body or b"{}")
+            experiment_id = body["experiment_id"]
+        except (ValueError, KeyError, TypeError):
+            raise web.HTTPError(400, 'Body must be JSON like {"experiment_id": "<id>"}') from None
+        await asyncio.to_thread(_get_experiment, experiment_id)
+        result = await asyncio.to_thread(tensorboard.start, experiment_id)
+        if result.info is None:
+            status = 504 if result.outcome == tensorboard.TIMED_OUT else 500
+            raise web.HTTPError(status, f"TensorBoard {result.outcome}: {result.message}")
+        status = 201 if result.outcome == tensorboard.LAUNCHED else 200
+        self.write_json({**dataclasses.asdict(result), "info": result.info.to_json()}, status)
+
+
+class TensorBoardHandler(HopsAPIHandler):
+    @web.authenticated
+    async def delete(self, experiment_id: str) -> None:
+        if not records.is_experiment_id(experiment_id):
+            raise web.HTTPError(404, f"Unknown experiment id {experiment_id!r}")
+        if not await asyncio.to_thread(tensorboard.stop, experiment_id):
+            raise web.HTTPError(404, f"No TensorBoard is running for {experiment_id!r}")
+        self.set_status(204)
+        self.finish()

@@ -1,0 +1,154 @@
+"""Reverse proxy from `{base_url}hops/tensorboard/<experiment_id>/...` to that experiment's
+registered TensorBoard on 127.0.0.1, started on demand.
+
+The target port only ever comes from the registry entry of a valid experiment id: no host or
+port is taken from the URL, so nothing but registered TensorBoards can be reached.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from jupyter_server.base.handlers import JupyterHandler
+from tornado import httpclient, web
+
+from hops_jupyter.core import tensorboard
+from hops_jupyter.core.experiment import records
+
+# Headers that describe one hop (RFC 9110 §7.6.1) or carry Jupyter's credentials: not forwarded.
+_HOP = {
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+    "transfer-encoding", "upgrade", "host", "content-length",
+}  # fmt: skip
+_REQUEST_DROP = _HOP | {"cookie", "authorization", "x-xsrftoken", "x-xsrf-token"}
+_CACHE_S = 5.0
+_TOUCH_S = 5.0
+
+
+def _known_experiment(experiment_id: str) -> None:
+    """404 for an id that names no experiment of the project."""
+    try:
+        records.experiment_dir(experiment_id)
+    except KeyError as err:
+        raise web.HTTPError(404, str(err.args[0])) from None
+
+
+class _Targets:
+    """Registry lookups cached for a few seconds, so a page's many requests cost one lookup."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, tuple[tensorboard.TensorBoardInfo, float]] = {}
+        self._touched: dict[str, float] = {}
+
+    def forget(self, experiment_id: str) -> None:
+        self._seen.pop(experiment_id, None)
+
+    def _ensure(self, experiment_id: str) -> tensorboard.TensorBoardInfo:
+        info = tensorboard.find(experiment_id)
+        if info is not None and tensorboard.healthy(info):
+            return info
+        _known_experiment(experiment_id)
+        result = tensorboard.start(experiment_id)
+        if result.info is None:
+            raise web.HTTPError(
+                502, f"TensorBoard for {experiment_id} {result.outcome}: {result.message}"
+            )
+        return result.info
+
+    async def get(self, experiment_id: str) -> tensorboard.TensorBoardInfo:
+        now = time.monotonic()
+        seen = self._seen.get(experiment_id)
+        if seen is None or now - seen[1] > _CACHE_S:
+            info = await asyncio.to_thread(self._ensure, experiment_id)
+            self._seen[experiment_id] = (info, now)
+        else:
+            info = seen[0]
+        if now - self._touched.get(experiment_id, 0.0) > _TOUCH_S:
+            self._touched[experiment_id] = now
+            tensorboard.touch(experiment_id)
+        return info
+
+
+_targets = _Targets()
+
+
+class TensorBoardProxyHandler(JupyterHandler):
+    """Authenticated pass-through to one experiment's TensorBoard."""
+
+    SUPPORTED_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
+
+    def check_xsrf_cookie(self) -> None:
+        """TensorBoard's frontend cannot send Jupyter's `_xsrf` token with its POSTs (hparams,
+        multi-run scalars). For this route only, a cookie-authenticated write must instead come
+        from this very origin (Origin, else Referer): a cross-site page cannot forge that."""
+        if not hasattr(self, "_jupyter_current_user") or self.token_authenticated:
+            return
+        source = self.request.headers.get("Origin") or self.request.headers.get("Referer")
+        if not source or urlsplit(source).netloc != self.request.host:
+            raise web.HTTPError(403, f"Blocking cross-origin TensorBoard request from {source!r}")
+
+    async def _proxy(self, experiment_id: str, path: str | None) -> None:
+        if not records.is_experiment_id(experiment_id):
+            raise web.HTTPError(404, f"Unknown experiment id {experiment_id!r}")
+        if path is None:  # `.../tensorboard/<id>`: TensorBoard's relative URLs need the slash
+            await asyncio.to_thread(_known_experiment, experiment_id)
+            query = f"?{self.request.query}" if self.request.query else ""
+            self.redirect(f"{self.request.path}/{query}")
+            return
+        for attempt in (1, 2):
+            info = await _targets.get(experiment_id)
+            response = await self._fetch(info, path)
+            if response.code != 599 or attempt == 2:
+                break
+            _targets.forget(experiment_id)  # the process went away: look it up (or start) again
+        if response.code == 599:
+            raise web.HTTPError(
+                502, f"TensorBoard for {experiment_id} did not answer: {response.error}"
+            )
+        self._relay(response, experiment_id)
+
+    async def _fetch(self, info: tensorboard.TensorBoardInfo, path: str) -> httpclient.HTTPResponse:
+        url = f"http://127.0.0.1:{info.port}{path}"
+        if self.request.query:
+            url += f"?{self.request.query}"
+        headers = {
+            k: v for k, v in self.request.headers.get_all() if k.lower() not in _REQUEST_DROP
+        }
+        has_body = self.request.method in ("POST", "PUT", "PATCH")
+        request = httpclient.HTTPRequest(
+            url,
+            method=self.request.method,
+            headers=headers,
+            body=self.request.body if has_body else None,
+            follow_redirects=False,
+            decompress_response=False,
+            request_timeout=300,
+            allow_nonstandard_methods=True,
+        )
+        return await httpclient.AsyncHTTPClient().fetch(request, raise_error=False)
+
+    def _relay(self, response: httpclient.HTTPResponse, experiment_id: str) -> None:
+        self.set_status(response.code, response.reason)
+        self._headers.clear()
+        prefix = self.request.path.split(f"/hops/tensorboard/{experiment_id}", 1)[0]
+        for name, value in response.headers.get_all():
+            if name.lower() in _HOP:
+                continue
+            if name.lower() == "location" and value.startswith("/"):
+                value = f"{prefix}/hops/tensorboard/{experiment_id}{value}"
+            self.add_header(name, value)
+        if response.body and self.request.method != "HEAD":
+            self.write(response.body)
+        self.finish()
+
+    @web.authenticated
+    async def get(self, experiment_id: str, path: str | None = None) -> None:
+        await self._proxy(experiment_id, path)
+
+    head = post = put = delete = patch = options = get
+
+    def compute_etag(self) -> Any:
+        return None  # TensorBoard sets its own caching headers

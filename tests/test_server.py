@@ -1,0 +1,236 @@
+"""The server extension against a real jupyter-server (pytest-jupyter) under a non-root base_url:
+REST API, the TensorBoard proxy with tf.summary scalars, authentication, 404s, shutdown."""
+
+import json
+import socket
+import urllib.parse
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+from hops import experiment, tensorboard
+from hops_jupyter.core.experiment import records
+
+BASE = "/hub/user/alice/"
+
+
+@pytest.fixture
+def jp_base_url():
+    return BASE
+
+
+@pytest.fixture
+def jp_server_config():
+    return {"ServerApp": {"jpserver_extensions": {"hops_jupyter": True}}}
+
+
+def tf_train(lr):
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(tensorboard.logdir())
+    with writer.as_default():
+        for step in range(3):
+            tf.summary.scalar("loss", lr * (step + 1), step=step)
+    writer.flush()
+    experiment.report(lr * 3, step=2)
+    return -lr
+
+
+async def _json(response):
+    return json.loads(response.body)
+
+
+async def _until(fetch_json, predicate, attempts=60):
+    import asyncio
+
+    for _ in range(attempts):
+        data = await fetch_json()
+        if predicate(data):
+            return data
+        await asyncio.sleep(0.5)
+    pytest.fail(f"condition never held; last answer {data!r}")
+
+
+async def test_api_and_tensorboard_through_proxy(
+    jp_fetch, jp_serverapp, http_server_client, jp_auth_header, hops_home
+):
+    result = experiment.grid_search(tf_train, {"lr": [0.1, 0.2]}, workers=2)
+
+    listed = await _json(await jp_fetch("hops", "api", "experiments"))
+    assert [e["id"] for e in listed] == [result.id]
+    assert listed[0]["kind"] == "grid_search" and listed[0]["trials_done"] == 2
+    one = await _json(await jp_fetch("hops", "api", "experiments", result.id))
+    trials = {t["id"]: t for t in one["trials"]}
+    assert set(trials) == {"lr=0.1", "lr=0.2"}
+    assert trials["lr=0.2"]["latest"]["metric"] == pytest.approx(0.6)
+    assert one["best_params"] == {"lr": 0.1}
+
+    # The proxy starts the TensorBoard on demand and passes TensorBoard's own API through.
+    async def runs():
+        return await _json(await jp_fetch("hops", "tensorboard", result.id, "data", "runs"))
+
+    assert set(await _until(runs, lambda r: {"lr=0.1", "lr=0.2"} <= set(r))) >= {"lr=0.1", "lr=0.2"}
+    bare = await jp_fetch(
+        "hops", "tensorboard", result.id, follow_redirects=False, raise_error=False
+    )
+    assert bare.code == 302
+    assert bare.headers["Location"] == f"{BASE}hops/tensorboard/{result.id}/"
+    page = await http_server_client.fetch(bare.headers["Location"], headers=jp_auth_header)
+    assert b"<tb-webapp>" in page.body and b"tb-relative-root" in page.body
+
+    async def scalars():
+        response = await jp_fetch(
+            "hops", "tensorboard", result.id, "data", "plugin", "scalars", "scalars",
+            params={"run": "lr=0.2", "tag": "loss"},
+        )  # fmt: skip
+        return await _json(response)
+
+    points = await _until(scalars, lambda p: len(p) == 3)
+    assert [(step, round(value, 6)) for _, step, value in points] == [(0, 0.2), (1, 0.4), (2, 0.6)]
+
+    # TensorBoard's own POST (multi-run scalars) works without disabling XSRF.
+    body = urllib.parse.urlencode([("tag", "loss"), ("runs", "lr=0.1"), ("runs", "lr=0.2")])
+    multi = await jp_fetch(
+        "hops", "tensorboard", result.id, "data", "plugin", "scalars", "scalars_multirun",
+        method="POST", body=body,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )  # fmt: skip
+    assert set(await _json(multi)) == {"lr=0.1", "lr=0.2"}
+
+    boards = await _json(await jp_fetch("hops", "api", "tensorboards"))
+    assert [b["experiment_id"] for b in boards] == [result.id]
+    pid = boards[0]["pid"]
+    response = await jp_fetch("hops", "api", "tensorboards", result.id, method="DELETE")
+    assert response.code == 204
+    assert tensorboard.find(result.id) is None
+    from tests.test_tensorboard import gone
+
+    assert gone(pid)
+
+    started = await jp_fetch(
+        "hops", "api", "tensorboards", method="POST", body=json.dumps({"experiment_id": result.id})
+    )
+    assert started.code == 201 and (await _json(started))["outcome"] == "launched"
+    reused = await jp_fetch(
+        "hops", "api", "tensorboards", method="POST", body=json.dumps({"experiment_id": result.id})
+    )
+    assert reused.code == 200 and (await _json(reused))["outcome"] == "reused"
+
+    # The server stops the TensorBoards it started when it stops.
+    pid = tensorboard.find(result.id).pid
+    await jp_serverapp.cleanup_extensions()
+    assert gone(pid) and tensorboard.find(result.id) is None
+
+
+@pytest.fixture
+def small_experiment(hops_home):
+    return experiment.launch(lambda: 1.0)
+
+
+ROUTES = [
+    ("GET", ("hops", "api", "experiments")),
+    ("GET", ("hops", "api", "experiments", "{id}")),
+    ("GET", ("hops", "api", "tensorboards")),
+    ("POST", ("hops", "api", "tensorboards")),
+    ("DELETE", ("hops", "api", "tensorboards", "{id}")),
+    ("GET", ("hops", "tensorboard", "{id}", "")),
+    ("POST", ("hops", "tensorboard", "{id}", "data", "plugin", "scalars", "scalars_multirun")),
+]
+
+
+@pytest.mark.parametrize("auth", ["", "token wrong-token"])
+@pytest.mark.parametrize("method, parts", ROUTES)
+async def test_every_route_needs_authentication(jp_fetch, small_experiment, method, parts, auth):
+    parts = [p.format(id=small_experiment.id) for p in parts]
+    body = "{}" if method == "POST" else None
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch(*parts, method=method, body=body, headers={"Authorization": auth},
+                       follow_redirects=False)  # fmt: skip
+    code = err.value.code
+    assert code == 403 or (code == 302 and "login" in err.value.response.headers["Location"])
+
+
+async def test_websocket_upgrade_needs_authentication(jp_fetch, small_experiment):
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch(
+            "hops", "tensorboard", small_experiment.id, "",
+            headers={"Authorization": "", "Upgrade": "websocket", "Connection": "Upgrade"},
+            follow_redirects=False,
+        )  # fmt: skip
+    assert err.value.code in (302, 403)
+
+
+async def test_unknown_ids_and_traversal_are_404(
+    jp_fetch, http_server_client, jp_auth_header, small_experiment
+):
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.setblocking(False)
+    port = listener.getsockname()[1]
+    unknown = "20990101T000000000-abcd"
+    for parts in [
+        ("hops", "api", "experiments", unknown),
+        ("hops", "api", "experiments", "nope"),
+        ("hops", "api", "tensorboards", unknown),
+        ("hops", "tensorboard", unknown, ""),
+        ("hops", "tensorboard", f"127.0.0.1:{port}", ""),
+    ]:
+        with pytest.raises(HTTPClientError) as err:
+            await jp_fetch(*parts, method="DELETE" if parts[2] == "tensorboards" else "GET")
+        assert err.value.code == 404, parts
+    for raw in [
+        f"{BASE}hops/tensorboard/..%2F..%2Fapi%2Fcontents/",
+        f"{BASE}hops/tensorboard/%2E%2E/api/contents",
+        f"{BASE}hops/tensorboard/{small_experiment.id}%2F..%2F{unknown}/",
+    ]:
+        with pytest.raises(HTTPClientError) as err:
+            await http_server_client.fetch(raw, headers=jp_auth_header)
+        assert err.value.code == 404, raw
+    with pytest.raises(BlockingIOError):
+        listener.accept()  # nothing was proxied to an unregistered port
+    listener.close()
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("hops", "api", "tensorboards", method="POST", body="not json")
+    assert err.value.code == 400
+
+
+def _cookies(response) -> dict[str, str]:
+    return dict(c.split(";", 1)[0].split("=", 1) for c in response.headers.get_list("Set-Cookie"))
+
+
+async def test_cookie_authenticated_posts_must_be_same_origin(
+    http_server_client, jp_serverapp, small_experiment
+):
+    """A browser session (login cookie, no token): TensorBoard's POSTs pass from the page's own
+    origin and are refused from another site."""
+    form = await http_server_client.fetch(f"{BASE}login", raise_error=False)
+    jar = _cookies(form)
+    login = await http_server_client.fetch(
+        f"{BASE}login", method="POST", follow_redirects=False, raise_error=False,
+        body=urllib.parse.urlencode({"password": jp_serverapp.identity_provider.token, "_xsrf": jar["_xsrf"]}),
+        headers={"Cookie": f"_xsrf={jar['_xsrf']}"},
+    )  # fmt: skip
+    assert login.code == 302, login.body
+    jar.update(_cookies(login))
+    cookie = "; ".join(f"{k}={v}" for k, v in jar.items())
+    url = f"{BASE}hops/tensorboard/{small_experiment.id}/data/plugin/scalars/scalars_multirun"
+    body = urllib.parse.urlencode([("tag", "loss"), ("runs", "run")])
+    host = f"127.0.0.1:{http_server_client.get_http_port()}"
+
+    async def post(origin: str):
+        return await http_server_client.fetch(
+            url, method="POST", body=body, raise_error=False,
+            headers={"Cookie": cookie, "Origin": origin, "Host": host},
+        )  # fmt: skip
+
+    evil = await post("http://evil.example")
+    assert evil.code == 403
+    ok = await post(f"http://{host}")
+    assert ok.code == 200, ok.body
+    tensorboard.stop(small_experiment.id)
+
+
+def test_records_read_api_matches_server_view(small_experiment):
+    got = records.get(small_experiment.id)
+    assert got.trials[0].id == "run" and got.status == "FINISHED"

@@ -1,0 +1,112 @@
+"""The TensorBoard manager with real TensorBoard processes: start, reuse, registry, stop,
+no orphans when the owner dies, idle timeout, and the seed's tensorboard API."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from hops import experiment, tensorboard
+
+
+def _wait(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def gone(pid: int) -> bool:
+    """Exited (a zombie not yet reaped by its parent counts as exited)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.fixture
+def finished_experiment(hops_home):
+    return experiment.launch(lambda: 1.0, name="for-tensorboard")
+
+
+def test_start_reuse_find_stop(finished_experiment):
+    exp_id = finished_experiment.id
+    first = tensorboard.start(exp_id)
+    assert first.outcome == tensorboard.LAUNCHED, first.message
+    info = first.info
+    assert info.port > 0 and info.owner_pid == os.getpid()
+    assert info.logdir.endswith(f"/Experiments/{exp_id}")
+    entry = tensorboard.registry_dir() / f"{exp_id}.json"
+    assert json.loads(entry.read_text())["port"] == info.port
+    with urllib.request.urlopen(f"{info.url}data/logdir", timeout=5) as resp:
+        assert json.loads(resp.read())["logdir"] == info.logdir
+    again = tensorboard.start(exp_id)
+    assert again.outcome == tensorboard.REUSED and again.info.pid == info.pid
+    assert [i.experiment_id for i in tensorboard.running()] == [exp_id]
+    assert tensorboard.stop(exp_id) is True
+    assert gone(info.pid)
+    assert tensorboard.find(exp_id) is None and not entry.exists()
+    assert tensorboard.stop(exp_id) is False
+
+
+def test_stale_entry_is_cleaned_on_read(hops_home):
+    entry = tensorboard.registry_dir() / "20260101T000000000-dead.json"
+    entry.write_text(json.dumps({
+        "experiment_id": "20260101T000000000-dead", "pid": 2**22 + 7, "port": 1, "logdir": "/x",
+        "started": 0, "owner_pid": 1, "idle_timeout": 0, "create_time": 0,
+    }))  # fmt: skip
+    assert tensorboard.find("20260101T000000000-dead") is None
+    assert not entry.exists()
+
+
+def test_killed_owner_leaves_no_tensorboard(finished_experiment):
+    code = f"""
+        import time
+        from hops_jupyter.core import tensorboard
+        result = tensorboard.start({finished_experiment.id!r})
+        print(result.info.pid, flush=True)
+        time.sleep(600)
+    """
+    kernel = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE)
+    tb_pid = int(kernel.stdout.readline())
+    assert not gone(tb_pid)
+    kernel.send_signal(signal.SIGKILL)
+    kernel.wait()
+    _wait(lambda: gone(tb_pid), 10, "TensorBoard to exit with its owner")
+    assert tensorboard.find(finished_experiment.id) is None
+
+
+def test_idle_timeout_stops_an_unused_tensorboard(finished_experiment):
+    result = tensorboard.start(finished_experiment.id, idle_timeout=2)
+    pid = result.info.pid
+    _wait(lambda: gone(pid), 20, "the idle TensorBoard to exit")
+    assert tensorboard.find(finished_experiment.id) is None
+
+
+def test_experiment_starts_its_tensorboard_and_visualize(hops_home, monkeypatch):
+    monkeypatch.setenv("HOPS_TENSORBOARD", "true")
+
+    def train(lr):
+        return {"dump": tensorboard.interactive_debugger(), "metric": lr}
+
+    result = experiment.grid_search(train, {"lr": [0.1]})
+    info = _wait(lambda: tensorboard.find(result.id), 60, "the experiment's TensorBoard")
+    assert info.logdir == str(Path(hops_home) / "Projects/demo/Experiments" / result.id)
+    dump = result.best_return["dump"]
+    assert dump == f"{info.logdir}/lr=0.1/debugger-v2" and os.path.isdir(dump)
+    url = tensorboard.visualize(result)
+    assert url == tensorboard.visualize(object(), str(result)) == info.url  # seed's (spark, path)
+    tensorboard.stop(result.id)
+    with pytest.raises(ValueError, match="not an experiment folder"):
+        tensorboard.visualize("Experiments")
