@@ -4,9 +4,6 @@ no orphans when the owner dies, idle timeout, and the seed's tensorboard API."""
 import json
 import os
 import signal
-import subprocess
-import sys
-import textwrap
 import time
 import urllib.request
 from pathlib import Path
@@ -70,21 +67,31 @@ def test_stale_entry_is_cleaned_on_read(hops_home):
     assert not entry.exists()
 
 
-def test_killed_owner_leaves_no_tensorboard(finished_experiment):
-    code = f"""
-        import time
-        from hops_jupyter.core import tensorboard
-        result = tensorboard.start({finished_experiment.id!r})
-        print(result.info.pid, flush=True)
-        time.sleep(600)
-    """
-    kernel = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE)
-    tb_pid = int(kernel.stdout.readline())
-    assert not gone(tb_pid)
-    kernel.send_signal(signal.SIGKILL)
-    kernel.wait()
-    _wait(lambda: gone(tb_pid), 10, "TensorBoard to exit with its owner")
-    assert tensorboard.find(finished_experiment.id) is None
+def test_sigkilled_kernel_leaves_no_tensorboard(finished_experiment):
+    """A real ipykernel starts the TensorBoard; SIGKILL on the kernel takes the board down too."""
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(kernel_name="python3")
+    try:
+        outputs = []
+        code = (
+            "from hops_jupyter.core import tensorboard\n"
+            f"print(tensorboard.start({finished_experiment.id!r}).info.pid)"
+        )
+        reply = kc.execute_interactive(
+            code, timeout=120,
+            output_hook=lambda m: outputs.append(m["content"].get("text", "")),
+        )  # fmt: skip
+        assert reply["content"]["status"] == "ok", reply
+        tb_pid = int("".join(outputs).strip())
+        assert not gone(tb_pid)
+        assert tensorboard.find(finished_experiment.id).owner_pid == km.provisioner.process.pid
+        os.kill(km.provisioner.process.pid, signal.SIGKILL)
+        _wait(lambda: gone(tb_pid), 10, "TensorBoard to exit with its kernel")
+        assert tensorboard.find(finished_experiment.id) is None
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
 
 
 def test_idle_timeout_stops_an_unused_tensorboard(finished_experiment):
