@@ -4,6 +4,7 @@ environment leaks in from the machine."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 
 import pytest
@@ -53,3 +54,28 @@ def free_port() -> int:
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One PySpark local[2] session for the whole run (JVM start-up is the slow part)."""
+    if shutil.which("java") is None:
+        if in_ci():
+            pytest.fail(
+                "Java is missing: PySpark needs a JRE (.ci/run installs openjdk-17-jre-headless)"
+            )
+        pytest.skip("no Java on this machine")
+    from pyspark.sql import SparkSession
+
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("hops-jupyter-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

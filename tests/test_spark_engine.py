@@ -2,38 +2,13 @@
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
 from hops import experiment, hdfs, util
-from tests.conftest import in_ci
 
 pytestmark = pytest.mark.spark
-
-
-@pytest.fixture(scope="module")
-def spark():
-    if shutil.which("java") is None:
-        if in_ci():
-            pytest.fail(
-                "Java is missing: PySpark needs a JRE (.ci/run installs openjdk-17-jre-headless)"
-            )
-        pytest.skip("no Java on this machine")
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("hops-jupyter-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 def _layout(hops_home: Path, result) -> dict:

@@ -39,7 +39,10 @@ _KINDS = {pafs.FileType.File: "file", pafs.FileType.Directory: "directory"}
 
 
 def _project() -> project_config.Project:
-    return project_config.current()
+    """The current configuration; the embedded project's folders exist from its first use."""
+    cfg = project_config.current()
+    _ensure_project_dirs(cfg)
+    return cfg
 
 
 def _loc(path: PathLike, project: str | None = None) -> Location:

@@ -23,6 +23,10 @@ class HopsExtension(ExtensionApp):
     name = "hops_jupyter"
     load_other_extensions = True
 
+    def initialize_settings(self) -> None:
+        # Kernels started by this server inherit it: widgets and %tensorboard build proxy links.
+        os.environ["HOPS_SERVER_BASE_URL"] = self.serverapp.base_url
+
     def initialize_handlers(self) -> None:
         self.handlers.extend(
             [

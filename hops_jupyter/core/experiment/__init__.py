@@ -45,6 +45,7 @@ __all__ = [
     "list",
     "random_search",
     "report",
+    "show",
 ]
 
 ENGINES = ("local", "spark")
@@ -290,6 +291,18 @@ def report(metric: Any, step: int | None = None, **more: Any) -> None:
     line = {"time": time.time(), "step": step, "metric": value, **_plain(more)}
     loc = filesystem.resolve(trial.trial_url, project.current()).child(records.METRICS_FILE)
     filesystem.append_line(loc, json.dumps(records._finite(line)))
+
+
+def show(experiment_id: str | None = None) -> Any:
+    """Show an experiment (default: the newest) in the notebook: live while it runs, its final
+    state once it ended. The view comes from an installed `hops_jupyter.viewers` entry point
+    (hops-jupyter's widgets), so this module needs no notebook libraries."""
+    from importlib.metadata import entry_points
+
+    viewers = sorted(entry_points(group="hops_jupyter.viewers"), key=lambda e: e.name)
+    if not viewers:
+        raise RuntimeError("No experiment viewer is installed (hops-jupyter's widgets provide one)")
+    return viewers[0].load()(None if experiment_id is None else str(experiment_id))
 
 
 def get(experiment_id: str) -> ExperimentRecord:

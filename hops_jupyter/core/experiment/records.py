@@ -188,6 +188,26 @@ def _latest_metric(loc: Location) -> dict[str, Any] | None:
     return None
 
 
+def read_metrics(loc: Location, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+    """Complete lines of a trial's metrics.jsonl from byte `offset`, and the offset after them
+    (a line still being written is left for the next read)."""
+    metrics = loc.child(METRICS_FILE)
+    try:
+        with metrics.fs.open_input_file(metrics.path) as stream:
+            stream.seek(offset)
+            data = stream.read()
+    except (FileNotFoundError, OSError):
+        return [], offset
+    end = data.rfind(b"\n") + 1
+    out = []
+    for line in data[:end].splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out, offset + end
+
+
 def read_trials(loc: Location) -> list[TrialRecord]:
     """Every trial folder's record, in start order."""
     trials = []

@@ -18,7 +18,7 @@ from typing import Any
 
 import cloudpickle
 
-from hops_jupyter.core import filesystem, project
+from hops_jupyter.core import context, filesystem, project
 from hops_jupyter.core.experiment import records
 from hops_jupyter.core.experiment.engines.base import Engine
 from hops_jupyter.core.experiment.records import (
@@ -261,6 +261,7 @@ def run(
     records.write_experiment(loc, record)
     if cfg.tensorboard:
         _start_tensorboard(record, loc)
+    context.experiment_started(record.id)
     trials: dict[str, TrialRecord] = dict(known)
     start = time.monotonic()
     env = config_env(cfg)

@@ -113,6 +113,8 @@ def interpret(value: Any, metric_key: str | None, needs_metric: bool) -> tuple[f
         if needs_metric:
             raise TrialValueError("The trial returned None: return the metric (a number or a dict)")
         return None, {}
+    elif not needs_metric and _number(value) is None:
+        return None, {"result": _plain(value)}  # launch: any return value is kept as is
     else:
         returned, raw = {"metric": value}, value
     if raw is None and not needs_metric:
@@ -170,6 +172,12 @@ def captured_output(trial: Location) -> Iterator[None]:
 
 def error_info(err: BaseException) -> dict[str, str]:
     """Type, message and traceback, starting at the user's code (our frames dropped)."""
+    if isinstance(err, TrialValueError):  # our check of the return value: no code to show
+        return {
+            "type": type(err).__name__,
+            "message": str(err),
+            "traceback": f"{type(err).__name__}: {err}",
+        }
     tb = err.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == __file__ and tb.tb_next:
         tb = tb.tb_next

@@ -1,0 +1,210 @@
+"""The live view of an experiment: progress, trial table, best parameters, plotly charts.
+
+It reads the experiment's records from the project filesystem (never the runner's memory), so
+it follows local and Spark trials alike, and can be attached to any experiment by id. Updates
+are throttled: tables at most once per `interval`, charts once per `figure_interval`, and a
+widget is only sent when its content changed, which bounds comm traffic whatever the trial
+count. When the experiment ends, the view is replaced by static outputs that a reopened
+notebook shows without a kernel.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import ipywidgets as widgets
+import plotly.graph_objects as go
+from IPython.display import display
+
+from hops_jupyter.core.experiment import records
+from hops_jupyter.core.experiment.records import ExperimentRecord
+from hops_jupyter.widgets import render
+
+
+class Slots:
+    """Display slots made in the calling cell: updates from any thread land there (ipykernel 7
+    routes a thread's own output elsewhere, display updates by id go where the slot is)."""
+
+    def __init__(self, main: Any, figures: list[Any]) -> None:
+        self.main, self.figures = main, figures
+
+    @classmethod
+    def create(cls) -> Slots:
+        blank = {"text/plain": ""}
+        return cls(
+            display(blank, raw=True, display_id=True),
+            [display(blank, raw=True, display_id=True) for _ in range(2)],
+        )
+
+
+class ExperimentView:
+    """A live, throttled widget for one experiment."""
+
+    def __init__(
+        self, experiment_id: str, interval: float = 1.0, figure_interval: float = 2.0
+    ) -> None:
+        self.experiment_id = experiment_id
+        self.location = records.experiment_dir(experiment_id)
+        self.interval = interval
+        self.figure_interval = figure_interval
+        self.header = widgets.HTML()
+        self.bar = widgets.IntProgress(min=0, max=1, value=0, description="trials")
+        self.counts = widgets.HTML()
+        self.best = widgets.HTML()
+        self.table = widgets.HTML()
+        self.curves = go.FigureWidget(layout=render.figure_layout("metric per trial"))
+        self.parcoords = go.FigureWidget(layout=render.figure_layout("hyperparameters vs metric"))
+        self.box = widgets.VBox(
+            [self.header, widgets.HBox([self.bar, self.counts]), self.best, self.table, self.curves]
+        )
+        self.record: ExperimentRecord | None = None
+        self.series: dict[str, list[tuple[float, float]]] = {}
+        self._offsets: dict[str, int] = {}
+        self._last = self._last_figure = -1e9
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _read(self) -> ExperimentRecord:
+        record = records.read_experiment(self.location)
+        for trial in record.trials:
+            lines, self._offsets[trial.id] = records.read_metrics(
+                self.location.child(trial.id), self._offsets.get(trial.id, 0)
+            )
+            points = self.series.setdefault(trial.id, [])
+            for line in lines:
+                if isinstance(line.get("metric"), (int, float)):
+                    points.append((line.get("step", len(points)), line["metric"]))
+        self.record = record
+        return record
+
+    # -- updating ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _set(widget: widgets.Widget, name: str, value: Any) -> None:
+        if getattr(widget, name) != value:
+            setattr(widget, name, value)
+
+    def refresh(self, force: bool = False) -> bool:
+        """Re-read the records and update what changed; skipped when called too often."""
+        with self._lock:
+            now = time.monotonic()
+            if not force and now - self._last < self.interval:
+                return False
+            self._last = now
+            record = self._read()
+            done, total = render.progress(record)
+            self._set(self.header, "value", render.header_html(record))
+            with self.bar.hold_sync():
+                self._set(self.bar, "max", total)
+                self._set(self.bar, "value", min(done, total))
+            self._set(
+                self.counts, "value", f"{done}/{total} &middot; {record.trials_failed} failed"
+            )
+            self._set(self.best, "value", render.best_html(record))
+            self._set(self.table, "value", render.table_html(record))
+            if force or now - self._last_figure >= self.figure_interval:
+                self._last_figure = now
+                self._update_figures(record)
+            return True
+
+    def _update_figures(self, record: ExperimentRecord) -> None:
+        traces = render.curve_traces(self.series)
+        existing = {trace.name: trace for trace in self.curves.data}
+        with self.curves.batch_update():
+            for trace in traces:
+                if trace.name in existing and len(existing[trace.name].x or ()) != len(trace.x):
+                    existing[trace.name].x, existing[trace.name].y = trace.x, trace.y
+        new = [t for t in traces if t.name not in existing]
+        if new:
+            self.curves.add_traces(new)
+        parcoords = render.parcoords_trace(record)
+        if parcoords is not None:
+            if self.parcoords not in self.box.children:
+                self.box.children = (*self.box.children, self.parcoords)
+            if not self.parcoords.data:
+                self.parcoords.add_trace(parcoords)
+            elif len(self.parcoords.data[0].dimensions[0].values) != len(
+                parcoords.dimensions[0].values
+            ):
+                with self.parcoords.batch_update():
+                    self.parcoords.data[0].dimensions = parcoords.dimensions
+                    self.parcoords.data[0].line = parcoords.line
+
+    # -- showing ----------------------------------------------------------------------------
+
+    def display(self, slots: Slots | None = None) -> None:
+        """Show the live widget in `slots` (created earlier in the right cell), else here."""
+        self.refresh(force=True)
+        self.slots = slots or Slots.create()
+        self.slots.main.update(self.box)
+
+    def finish(self) -> None:
+        """Final refresh, then replace the widget by outputs that need no kernel to read."""
+        self.stop()
+        self.refresh(force=True)
+        assert self.record is not None
+        slots = getattr(self, "slots", None) or Slots.create()
+        slots.main.update(render.static_summary(self.record), raw=True)
+        for handle, figure in zip(
+            slots.figures, render.static_figures(self.record, self.series), strict=False
+        ):
+            handle.update(figure)
+        for widget in (self.header, self.bar, self.counts, self.best, self.table, self.curves,
+                       self.parcoords, self.box):  # fmt: skip
+            widget.close()  # the static outputs replace it: free the kernel-side state
+
+    def follow(self, poll: float = 0.2, finish: bool = True) -> threading.Thread:
+        """Keep the view live from a background thread until the experiment ends."""
+
+        def loop() -> None:
+            while not self._stopping.is_set():
+                try:
+                    self.refresh()
+                except (OSError, ValueError):
+                    pass  # a record being replaced this instant: next round reads it
+                if self.record is not None and self.record.status != records.RUNNING:
+                    break
+                self._stopping.wait(poll)
+            if finish and not self._stopping.is_set():
+                self.finish()
+
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=loop, name=f"hops-view-{self.experiment_id}", daemon=True
+        )
+        self._thread.start()
+        return self._thread
+
+    def stop(self) -> None:
+        """Stop following (from another thread: waits for the follower to end)."""
+        self._stopping.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        self.refresh(force=True)
+        return self.box._repr_mimebundle_(**kwargs)
+
+
+def show(experiment_id: str | None = None) -> ExperimentView | None:
+    """Show an experiment (default: the newest): live while it runs, static once it ended."""
+    if experiment_id is None:
+        newest = records.list_experiments()
+        if not newest:
+            raise KeyError("The project has no experiments yet")
+        experiment_id = newest[0].id
+    view = ExperimentView(str(experiment_id))
+    record = view._read()
+    if record.status == records.RUNNING:
+        view.display()
+        view.follow()
+        return view
+    display(render.static_summary(record), raw=True)
+    for figure in render.static_figures(record, view.series):
+        display(figure)
+    return None
