@@ -43,26 +43,31 @@ class ExperimentView:
     """A live, throttled widget for one experiment."""
 
     def __init__(
-        self, experiment_id: str, interval: float = 1.0, figure_interval: float = 2.0
+        self, experiment_id: str, interval: float = 1.5, figure_interval: float = 5.0
     ) -> None:
         self.experiment_id = experiment_id
         self.location = records.experiment_dir(experiment_id)
         self.interval = interval
         self.figure_interval = figure_interval
-        self.header = widgets.HTML()
-        self.bar = widgets.IntProgress(min=0, max=1, value=0, description="trials")
-        self.counts = widgets.HTML()
-        self.best = widgets.HTML()
-        self.table = widgets.HTML()
-        self.curves = go.FigureWidget(layout=render.figure_layout("metric per trial"))
-        self.parcoords = go.FigureWidget(layout=render.figure_layout("hyperparameters vs metric"))
-        self.box = widgets.VBox(
-            [self.header, widgets.HBox([self.bar, self.counts]), self.best, self.table, self.curves]
-        )
         self.record: ExperimentRecord | None = None
         self.series: dict[str, list[tuple[float, float]]] = {}
         self._offsets: dict[str, int] = {}
-        self._last = self._last_figure = -1e9
+        record = self._read()
+        done, total = render.progress(record)
+        # Widgets are born with their first state: it travels in comm_open, not in updates.
+        self.header = widgets.HTML(render.header_html(record))
+        self.bar = widgets.IntProgress(
+            value=min(done, total), min=0, max=total, style={"description_width": "initial"},
+            description=f"{done}/{total} trials, {record.trials_failed} failed",
+        )  # fmt: skip
+        self.best = widgets.HTML(render.best_html(record))
+        self.table = widgets.HTML(render.table_html(record))
+        self.curves = go.FigureWidget(
+            data=render.curve_traces(self.series), layout=render.figure_layout("metric per trial")
+        )
+        self.parcoords: go.FigureWidget | None = None
+        self.box = widgets.VBox([self.header, self.bar, self.best, self.table, self.curves])
+        self._last = self._last_figure = time.monotonic()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -99,12 +104,12 @@ class ExperimentView:
             record = self._read()
             done, total = render.progress(record)
             self._set(self.header, "value", render.header_html(record))
-            with self.bar.hold_sync():
+            with self.bar.hold_sync():  # one message for the bar and its label
                 self._set(self.bar, "max", total)
                 self._set(self.bar, "value", min(done, total))
-            self._set(
-                self.counts, "value", f"{done}/{total} &middot; {record.trials_failed} failed"
-            )
+                self._set(
+                    self.bar, "description", f"{done}/{total} trials, {record.trials_failed} failed"
+                )
             self._set(self.best, "value", render.best_html(record))
             self._set(self.table, "value", render.table_html(record))
             if force or now - self._last_figure >= self.figure_interval:
@@ -123,40 +128,41 @@ class ExperimentView:
         if new:
             self.curves.add_traces(new)
         parcoords = render.parcoords_trace(record)
-        if parcoords is not None:
-            if self.parcoords not in self.box.children:
-                self.box.children = (*self.box.children, self.parcoords)
-            if not self.parcoords.data:
-                self.parcoords.add_trace(parcoords)
-            elif len(self.parcoords.data[0].dimensions[0].values) != len(
-                parcoords.dimensions[0].values
-            ):
-                with self.parcoords.batch_update():
-                    self.parcoords.data[0].dimensions = parcoords.dimensions
-                    self.parcoords.data[0].line = parcoords.line
+        if parcoords is None:
+            return
+        if self.parcoords is None:
+            layout = render.figure_layout("hyperparameters vs metric")
+            self.parcoords = go.FigureWidget(data=[parcoords], layout=layout)
+            self.box.children = (*self.box.children, self.parcoords)
+        elif len(self.parcoords.data[0].dimensions[0].values) != len(
+            parcoords.dimensions[0].values
+        ):
+            with self.parcoords.batch_update():
+                self.parcoords.data[0].dimensions = parcoords.dimensions
+                self.parcoords.data[0].line = parcoords.line
 
     # -- showing ----------------------------------------------------------------------------
 
     def display(self, slots: Slots | None = None) -> None:
         """Show the live widget in `slots` (created earlier in the right cell), else here."""
-        self.refresh(force=True)
         self.slots = slots or Slots.create()
         self.slots.main.update(self.box)
 
     def finish(self) -> None:
-        """Final refresh, then replace the widget by outputs that need no kernel to read."""
+        """Replace the widget by outputs that need no kernel to read. The final state comes
+        from the records; the live widget is not updated one last time only to be removed."""
         self.stop()
-        self.refresh(force=True)
-        assert self.record is not None
+        with self._lock:
+            record = self._read()
         slots = getattr(self, "slots", None) or Slots.create()
-        slots.main.update(render.static_summary(self.record), raw=True)
-        for handle, figure in zip(
-            slots.figures, render.static_figures(self.record, self.series), strict=False
-        ):
+        slots.main.update(render.static_summary(record), raw=True)
+        figures = render.static_figures(record, self.series)
+        for handle, figure in zip(slots.figures, figures, strict=False):
             handle.update(figure)
-        for widget in (self.header, self.bar, self.counts, self.best, self.table, self.curves,
-                       self.parcoords, self.box):  # fmt: skip
-            widget.close()  # the static outputs replace it: free the kernel-side state
+        live = (self.header, self.bar, self.best, self.table, self.curves, self.parcoords, self.box)
+        for widget in live:
+            if widget is not None:
+                widget.close()  # the static outputs replace it: free the kernel-side state
 
     def follow(self, poll: float = 0.2, finish: bool = True) -> threading.Thread:
         """Keep the view live from a background thread until the experiment ends."""
@@ -187,7 +193,6 @@ class ExperimentView:
             self._thread.join(timeout=5)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        self.refresh(force=True)
         return self.box._repr_mimebundle_(**kwargs)
 
 
@@ -199,7 +204,8 @@ def show(experiment_id: str | None = None) -> ExperimentView | None:
             raise KeyError("The project has no experiments yet")
         experiment_id = newest[0].id
     view = ExperimentView(str(experiment_id))
-    record = view._read()
+    record = view.record
+    assert record is not None
     if record.status == records.RUNNING:
         view.display()
         view.follow()

@@ -1,5 +1,4 @@
 # Installed into <prefix>/etc/ipython by hops-jupyter: kernels of this environment load the
 # %hdfs, %%experiment and %tensorboard magics without a %load_ext.
 c = get_config()  # noqa: F821
-if "hops_jupyter" not in c.InteractiveShellApp.extensions:
-    c.InteractiveShellApp.extensions.append("hops_jupyter")
+c.InteractiveShellApp.extensions.append("hops_jupyter")
