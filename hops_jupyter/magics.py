@@ -244,6 +244,7 @@ class BackgroundExperiment:
         self.result: experiment_api.ExperimentResult | None = None
         self.error: BaseException | None = None
         self.experiment_id: str | None = None
+        self.views: list[Any] = []
         self._done = threading.Event()
 
     def done(self) -> bool:
@@ -443,7 +444,7 @@ class HopsMagics(Magics):
 
         slots = Slots.create() if show else None  # made here, in this cell
         handle = BackgroundExperiment()
-        views: list[Any] = []
+        views = handle.views
 
         def started(experiment_id: str) -> None:
             handle.experiment_id = experiment_id

@@ -71,6 +71,7 @@ class ExperimentView:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
+        self.cpu_seconds = 0.0  # CPU spent reading records and updating widgets
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -100,22 +101,30 @@ class ExperimentView:
             now = time.monotonic()
             if not force and now - self._last < self.interval:
                 return False
-            self._last = now
-            record = self._read()
-            done, total = render.progress(record)
-            self._set(self.header, "value", render.header_html(record))
-            with self.bar.hold_sync():  # one message for the bar and its label
-                self._set(self.bar, "max", total)
-                self._set(self.bar, "value", min(done, total))
-                self._set(
-                    self.bar, "description", f"{done}/{total} trials, {record.trials_failed} failed"
-                )
-            self._set(self.best, "value", render.best_html(record))
-            self._set(self.table, "value", render.table_html(record))
-            if force or now - self._last_figure >= self.figure_interval:
-                self._last_figure = now
-                self._update_figures(record)
+            started = time.thread_time()
+            try:
+                self._refresh(now, force)
+            finally:
+                self.cpu_seconds += time.thread_time() - started
             return True
+
+    def _refresh(self, now: float, force: bool) -> None:
+        """One refresh: re-read the records, send what changed."""
+        self._last = now
+        record = self._read()
+        done, total = render.progress(record)
+        self._set(self.header, "value", render.header_html(record))
+        with self.bar.hold_sync():  # one message for the bar and its label
+            self._set(self.bar, "max", total)
+            self._set(self.bar, "value", min(done, total))
+            self._set(
+                self.bar, "description", f"{done}/{total} trials, {record.trials_failed} failed"
+            )
+        self._set(self.best, "value", render.best_html(record))
+        self._set(self.table, "value", render.table_html(record))
+        if force or now - self._last_figure >= self.figure_interval:
+            self._last_figure = now
+            self._update_figures(record)
 
     def _update_figures(self, record: ExperimentRecord) -> None:
         traces = render.curve_traces(self.series)
