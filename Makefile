@@ -15,8 +15,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Start JupyterLab on 127.0.0.1 with the demo project and notebooks/ opened.
+## Start the project's Kafka broker, then JupyterLab on 127.0.0.1 with notebooks/ opened.
 run: install
+	$(VENV)/bin/hops-jupyter kafka start
 	$(VENV)/bin/hops-jupyter lab --port $(PORT) --notebook-dir notebooks
 
 ## Install, lint, and run the whole suite.

@@ -49,6 +49,25 @@ def _lab(args: argparse.Namespace) -> int:
     return 0  # not reached
 
 
+def _kafka(args: argparse.Namespace) -> int:
+    """Start, stop or show the project's embedded Kafka broker."""
+    from hops_jupyter.core import broker
+
+    if args.action == "start":
+        info = broker.start()
+        print(f"kafka: broker for project {info.project} at {info.endpoint} (mutual TLS)")
+    elif args.action == "stop":
+        print("kafka: stopped" if broker.stop() else "kafka: no broker was running")
+    else:
+        info = broker.status()
+        if info is None:
+            print("kafka: not running")
+            return 1
+        print(f"kafka: running at {info.endpoint} (mutual TLS; tansu pid {info.tansu_pid}, "
+              f"stunnel pid {info.stunnel_pid})")  # fmt: skip
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `hops-jupyter` console script."""
     parser = argparse.ArgumentParser(prog="hops-jupyter", description=__doc__)
@@ -60,10 +79,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     lab.add_argument("--notebook-dir", default="notebooks")
     lab.add_argument("extra", nargs=argparse.REMAINDER, help="more JupyterLab options")
     lab.set_defaults(fn=_lab)
+    kafka = sub.add_parser("kafka", help="the project's embedded Kafka broker")
+    kafka.add_argument("action", choices=["start", "stop", "status"])
+    kafka.set_defaults(fn=_kafka)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)
-    except (ValueError, OSError) as err:
+    except (ValueError, OSError, RuntimeError) as err:
         print(f"hops-jupyter: {err}", file=sys.stderr)
         return 2
 

@@ -31,7 +31,7 @@ def mimes(cell) -> set[str]:
 
 def test_notebooks_folder_has_the_examples():
     assert {p.name for p in NOTEBOOKS.glob("*.ipynb")} >= {
-        "quickstart.ipynb", "differential_evolution_keras.ipynb", "spark_engine.ipynb",
+        "quickstart.ipynb", "differential_evolution_keras.ipynb", "spark_engine.ipynb", "kafka.ipynb",
     }  # fmt: skip
 
 
@@ -73,3 +73,23 @@ def test_spark_engine(tmp_path, hops_home):
     cells = [c for c in nb.cells if c.cell_type == "code"]
     assert "executors 2 best {'lr': 0.05, 'layers': 1}" in text(cells[1])
     assert "engine: spark trials: 4" in text(cells[3])
+
+
+@pytest.mark.kafka
+def test_kafka(tmp_path, hops_home):
+    import shutil
+
+    from hops_jupyter.core import broker
+    from tests.conftest import in_ci
+
+    if shutil.which("stunnel4") is None:
+        pytest.fail("stunnel4 missing") if in_ci() else pytest.skip("no stunnel4")
+    broker.start()  # what `make run` does before JupyterLab
+    try:
+        nb = execute("kafka.ipynb", tmp_path)
+    finally:
+        broker.stop()
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    assert "protocol: SSL" in text(cells[0]) and "client certificate: client.pem" in text(cells[0])
+    assert "received [{'sensor': 's0', 'value': 0.0}" in text(cells[2])
+    assert "{'sensor': 's4', 'value': 6.0}]" in text(cells[2])

