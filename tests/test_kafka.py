@@ -197,6 +197,17 @@ def test_schemas_avro_and_topic_errors(embedded_broker):
     (msg,) = consume(config, "readings", 1)
     parsed = kafka.convert_json_schema_to_avro(kafka.get_schema("readings"))
     assert kafka.parse_avro_msg(msg.value(), parsed) == record
+    plain = kafka.encode_avro(record, parsed, container=False)
+    assert kafka.parse_avro_msg(plain, parsed) == record  # Hops-style values decode too
+    # The broker validates against the project's schema: records that do not match are refused.
+    for bad in (b"not avro", plain, kafka.encode_avro({"other": 1}, {"type": "record", "name": "O",
+                "fields": [{"name": "other", "type": "int"}]})):  # fmt: skip
+        errors = []
+        producer.produce(
+            "readings", bad, on_delivery=lambda err, msg, errors=errors: errors.append(err)
+        )
+        producer.flush(10)
+        assert errors and errors[0] is not None and errors[0].name() == "INVALID_RECORD"
     with pytest.raises(
         KeyError,
         match="Topic 'nope' has no schema in this project; topics with schemas: \\['readings'\\]",

@@ -3,9 +3,10 @@ fronted by stunnel for mutual TLS with the project's CA.
 
 Clients only ever see the TLS endpoint: tansu advertises stunnel's port, and stunnel accepts
 only clients presenting a certificate signed by the project CA. Topic schemas live in the
-project (`Resources/kafka/<topic>.avsc`). They are not handed to tansu's schema registry: its
-Avro validation refused every value encoding tried (plain Avro, key/value records, Confluent
-framing), so it would reject all records of schema topics. The running broker is recorded in
+project (`Resources/kafka/<topic>.avsc`, the user's Avro schema). tansu validates records
+against a registry of its own shape (a record whose `value` field is the value's schema, each
+value an Avro object container), which is derived from the project's schemas into the
+broker's runtime folder. The running broker is recorded in
 `<HOPS_HOME>/runtime/kafka/<project>.json` (pids and ports).
 """
 
@@ -73,6 +74,30 @@ def schema_dir(cfg: project.Project | None = None) -> Path:
         )
     Path(loc.path).mkdir(parents=True, exist_ok=True)
     return Path(loc.path)
+
+
+def registry_dir(cfg: project.Project | None = None) -> Path:
+    """The broker's schema registry: tansu's form of the project's topic schemas."""
+    cfg = cfg or project.current()
+    folder = _registry(cfg).parent / cfg.name / "schemas"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def publish_schema(topic: str, schema_text: str, cfg: project.Project | None = None) -> None:
+    """Give the broker a topic's schema in tansu's form: {"fields": [{"name": "value", ...}]}."""
+    name = "".join(c if c.isalnum() else "_" for c in topic)
+    wrapped = {"type": "record", "name": f"{name}_record",
+               "fields": [{"name": "value", "type": json.loads(schema_text)}]}  # fmt: skip
+    target = registry_dir(cfg) / f"{topic}.avsc"
+    filesystem.atomic_write(filesystem.Location("file", str(target)), json.dumps(wrapped))
+
+
+def sync_schemas(cfg: project.Project | None = None) -> None:
+    """Publish every schema the project keeps (the broker's registry follows the project)."""
+    cfg = cfg or project.current()
+    for path in schema_dir(cfg).glob("*.avsc"):
+        publish_schema(path.stem, path.read_text(), cfg)
 
 
 def status() -> BrokerInfo | None:
@@ -144,14 +169,15 @@ def start(timeout: float = 30.0, tls_enabled: bool = True) -> BrokerInfo:
     folder = _registry(cfg).parent / cfg.name
     folder.mkdir(parents=True, exist_ok=True)
     schemas = schema_dir(cfg)
+    sync_schemas(cfg)
     plaintext, secure = _free_port(), _free_port()
     log = open(folder / "broker.log", "ab")  # noqa: SIM115 - handed to the child processes
     tansu = subprocess.Popen(
         [tansu_binary(), "broker", "--listener-url", f"tcp://127.0.0.1:{plaintext}",
          "--advertised-listener-url", f"tcp://127.0.0.1:{secure if tls_enabled else plaintext}",
-         "--storage-engine", "memory://tansu/"],
+         "--storage-engine", "memory://tansu/", "--schema-registry", f"file://{registry_dir(cfg)}"],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-        cwd=str(folder),
+        cwd="/",  # tansu resolves the file:// registry URL against its working directory
     )  # fmt: skip
     tunnel = subprocess.Popen(
         [stunnel_binary(), str(_stunnel_conf(folder, secure, plaintext))],

@@ -112,29 +112,37 @@ def convert_json_schema_to_avro(json_schema: str | dict[str, Any]) -> Any:
         raise ValueError(f"Not a valid Avro schema: {err}") from err
 
 
-def encode_avro(record: dict[str, Any], schema: Any) -> bytes:
-    """Serialize one record with a schema (a parsed schema or its JSON)."""
+def _parsed(schema: Any) -> Any:
+    if isinstance(schema, dict) and "__fastavro_parsed" in schema:
+        return schema
+    return convert_json_schema_to_avro(schema)
+
+
+def encode_avro(record: dict[str, Any], schema: Any, container: bool = True) -> bytes:
+    """Serialize one record with a schema (parsed, or its JSON). By default as an Avro object
+    container, the form the embedded broker validates; container=False gives plain Avro
+    binary, as schema-registry-less Hopsworks producers write it."""
     import fastavro
 
-    parsed = (
-        schema
-        if isinstance(schema, dict) and "__fastavro_parsed" in schema
-        else convert_json_schema_to_avro(schema)
-    )
-    out = io.BytesIO()
-    fastavro.schemaless_writer(out, parsed, record)
+    parsed, out = _parsed(schema), io.BytesIO()
+    if container:
+        fastavro.writer(out, parsed, [record])
+    else:
+        fastavro.schemaless_writer(out, parsed, record)
     return out.getvalue()
 
 
 def parse_avro_msg(msg: bytes, avro_schema: Any) -> dict[str, Any]:
-    """Decode one Avro-encoded message value with the topic's schema."""
+    """Decode one Avro message value with the topic's schema: an object container (what
+    `encode_avro` and the embedded broker use) or plain Avro binary (as in Hops)."""
     import fastavro
 
-    parsed = (
-        avro_schema
-        if isinstance(avro_schema, dict) and "__fastavro_parsed" in avro_schema
-        else convert_json_schema_to_avro(avro_schema)
-    )
+    parsed = _parsed(avro_schema)
+    if msg[:4] == b"Obj\x01":
+        records = list(fastavro.reader(io.BytesIO(msg), reader_schema=parsed))
+        if len(records) != 1:
+            raise ValueError(f"Expected one record in the Avro container, found {len(records)}")
+        return records[0]
     return fastavro.schemaless_reader(io.BytesIO(msg), parsed)
 
 
@@ -162,8 +170,8 @@ def get_schema(topic: str) -> str:
 
 def create_topic(name: str, schema: str | dict[str, Any] | None = None, partitions: int = 1,
                  timeout: float = 15.0) -> None:  # fmt: skip
-    """Create a topic; with `schema` (Avro JSON) the schema is checked and kept in the project
-    (`Resources/kafka/<topic>.avsc`) for `get_schema`, `encode_avro` and `parse_avro_msg`."""
+    """Create a topic; with `schema` (Avro JSON) the schema is checked, kept in the project
+    (`Resources/kafka/<topic>.avsc`) and the embedded broker validates records against it."""
     from confluent_kafka.admin import NewTopic
 
     if not name or not all(c.isalnum() or c in "._-" for c in name):
@@ -177,6 +185,8 @@ def create_topic(name: str, schema: str | dict[str, Any] | None = None, partitio
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_text(text)
         tmp.replace(target)
+        if not project.current().kafka_brokers:
+            broker.publish_schema(name, text)
     admin = _admin()  # keep the client alive until its future completes
     futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
     futures[name].result(timeout=timeout)
@@ -189,6 +199,7 @@ def delete_topic(name: str, timeout: float = 15.0) -> None:
     admin = _admin()
     admin.delete_topics([name])[name].result(timeout=timeout)
     (broker.schema_dir() / f"{name}.avsc").unlink(missing_ok=True)
+    (broker.registry_dir() / f"{name}.avsc").unlink(missing_ok=True)
 
 
 def list_topics(timeout: float = 10.0) -> list[str]:
