@@ -9,6 +9,22 @@ from hops_jupyter.core.experiment.records import TrialRecord
 from hops_jupyter.core.experiment.trial import TrialTask
 
 
+def check_slots(workers: object) -> int:
+    """A positive worker count, or a clear error naming the value."""
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    return workers
+
+
+def check_timeout(timeout: object) -> float | None:
+    """None, or a positive number of seconds."""
+    if timeout is not None and (
+        not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0
+    ):
+        raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return timeout
+
+
 class Engine(ABC):
     """Runs up to `slots` trials at once."""
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 
-from hops_jupyter.core.experiment.engines.base import Engine
+from hops_jupyter.core.experiment.engines.base import Engine, check_slots, check_timeout
 from hops_jupyter.core.experiment.records import TrialRecord
 from hops_jupyter.core.experiment.trial import TrialTask, record_failure
 
@@ -85,12 +85,8 @@ class LocalEngine(Engine):
     name = "local"
 
     def __init__(self, workers: int, timeout: float | None = None) -> None:
-        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-            raise ValueError(f"workers must be a positive integer, got {workers!r}")
-        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.slots = workers
-        self.timeout = timeout
+        self.slots = check_slots(workers)
+        self.timeout = check_timeout(timeout)
         self._workers: list[_Worker] = []
         self._env = {**os.environ, "PYTHONPATH": _python_path()}
 

@@ -19,7 +19,7 @@ from typing import Any
 import cloudpickle
 
 from hops_jupyter.core import util
-from hops_jupyter.core.experiment.engines.base import Engine
+from hops_jupyter.core.experiment.engines.base import Engine, check_slots, check_timeout
 from hops_jupyter.core.experiment.records import TrialRecord
 from hops_jupyter.core.experiment.trial import TrialTask, record_failure, run_trial
 
@@ -78,14 +78,11 @@ class SparkEngine(Engine):
             # In local mode executors run on this machine: use the driver's interpreter (the
             # one with hops-jupyter installed), not whatever `python3` is first on PATH.
             self.sc.pythonExec = sys.executable
-        slots = workers if workers is not None else util.num_executors(spark)
-        if not isinstance(slots, int) or isinstance(slots, bool) or slots < 1:
-            raise ValueError(f"workers must be a positive integer, got {slots!r}")
-        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        self.slots = slots
-        self.timeout = timeout
-        self._pool = concurrent.futures.ThreadPoolExecutor(slots, thread_name_prefix="hops-spark")
+        self.slots = check_slots(workers if workers is not None else util.num_executors(spark))
+        self.timeout = check_timeout(timeout)
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            self.slots, thread_name_prefix="hops-spark"
+        )
         self._jobs: dict[concurrent.futures.Future, tuple[TrialTask, float, str]] = {}
 
     def _job(self, task: TrialTask, group: str) -> bytes:

@@ -49,3 +49,28 @@ class Searcher(ABC):
     def describe(self) -> dict[str, Any]:
         """The search space as stored in experiment.json."""
         return {}
+
+
+class PointList(Searcher):
+    """A search over a list of points known up front, proposed in order (grid, fixed lists)."""
+
+    def __init__(
+        self, points: list[dict[str, Any]], space: dict[str, Any], direction: str = "max"
+    ) -> None:
+        super().__init__(direction)
+        self._points = points
+        self._space = space
+        self._next = 0
+
+    @property
+    def total(self) -> int:
+        return len(self._points)
+
+    def ask(self) -> dict[str, Any] | None:
+        if self._next >= len(self._points):
+            return None
+        self._next += 1
+        return dict(self._points[self._next - 1])
+
+    def describe(self) -> dict[str, Any]:
+        return self._space
