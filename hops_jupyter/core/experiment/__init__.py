@@ -37,12 +37,15 @@ __all__ = [
     "Direction",
     "ExperimentFailed",
     "ExperimentResult",
+    "collective_all_reduce",
     "differential_evolution",
     "evolutionary_search",
     "get",
     "grid_search",
     "launch",
     "list",
+    "mirrored",
+    "parameter_server",
     "random_search",
     "report",
     "show",
@@ -229,7 +232,8 @@ def differential_evolution(*args: Any, direction: str = Direction.MAX, generatio
         space, direction, generations, population, mutation, crossover, seed
     )
     return _run(
-        "differential_evolution", fn, searcher, spark=spark, engine=engine, workers=workers,
+        "collective_all_reduce",
+    "differential_evolution", fn, searcher, spark=spark, engine=engine, workers=workers,
         timeout=timeout, name=_name(name), direction=direction,
         metric_key=metric_key or optimization_key, needs_metric=True, resume=resume, seed=seed,
         options={"description": description, "local_logdir": local_logdir,
@@ -291,6 +295,27 @@ def report(metric: Any, step: int | None = None, **more: Any) -> None:
     line = {"time": time.time(), "step": step, "metric": value, **_plain(more)}
     loc = filesystem.resolve(trial.trial_url, project.current()).child(records.METRICS_FILE)
     filesystem.append_line(loc, json.dumps(records._finite(line)))
+
+
+def mirrored(*args: Any, **kwargs: Any) -> ExperimentResult:
+    """One worker, all its GPUs (MirroredStrategy); see experiment.distributed."""
+    from hops_jupyter.core.experiment import distributed
+
+    return distributed.mirrored(*args, **kwargs)
+
+
+def collective_all_reduce(*args: Any, **kwargs: Any) -> ExperimentResult:
+    """N workers with MultiWorkerMirroredStrategy; see experiment.distributed."""
+    from hops_jupyter.core.experiment import distributed
+
+    return distributed.collective_all_reduce(*args, **kwargs)
+
+
+def parameter_server(*args: Any, **kwargs: Any) -> ExperimentResult:
+    """TF2's ParameterServerStrategy with a coordinator; see experiment.distributed."""
+    from hops_jupyter.core.experiment import distributed
+
+    return distributed.parameter_server(*args, **kwargs)
 
 
 def show(experiment_id: str | None = None) -> Any:

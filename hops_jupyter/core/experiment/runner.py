@@ -31,6 +31,8 @@ from hops_jupyter.core.experiment.records import (
 from hops_jupyter.core.experiment.search import Searcher
 from hops_jupyter.core.experiment.trial import TrialTask, config_env, record_failure
 
+DISTRIBUTED_KINDS = ("mirrored", "collective_all_reduce", "parameter_server")
+
 
 class ExperimentFailed(RuntimeError):
     """Every trial of an experiment failed; the records (with tracebacks) are kept."""
@@ -100,13 +102,16 @@ class ExperimentResult(os.PathLike):
 
     @property
     def return_dict(self) -> dict[str, Any] | None:
-        """launch: the run's returned dict (one per trial id when args_dict gave several)."""
+        """launch: the run's returned dict (one per trial id when args_dict gave several);
+        distributed runs: the chief's."""
+        if self.record.kind in DISTRIBUTED_KINDS:
+            return self.best_return
         if len(self.trials) == 1:
             return self.trials[0].returned
         return {t.id: t.returned for t in self.trials}
 
     def _as_tuple(self) -> tuple[Any, ...]:
-        if self.record.kind == "launch":
+        if self.record.kind == "launch" or self.record.kind in DISTRIBUTED_KINDS:
             return (self.path, self.return_dict)
         return (self.best_dir, self.best_params, self.best_return)
 
