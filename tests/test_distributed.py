@@ -180,3 +180,36 @@ def test_defaults_agree_with_util(hops_home, monkeypatch):
     result = experiment.parameter_server(ps_train)
     cluster = result.record.search_space["cluster"]
     assert cluster == {"chief": 1, "worker": util.num_executors(), "ps": util.num_param_servers()}
+
+
+# --- on Spark (local[2]): workers are one barrier stage ------------------------------------
+
+
+@pytest.mark.spark
+def test_collective_all_reduce_on_spark(spark, hops_home):
+    result = experiment.collective_all_reduce(spark, all_reduce_train, num_workers=2)  # seed's form
+    by = {t.id: t for t in result.trials}
+    assert result.record.engine == "spark" and all(t.status == "FINISHED" for t in by.values())
+    assert (
+        by["role=worker&index=0"].returned["weights"]
+        == by["role=worker&index=1"].returned["weights"]
+    )
+
+
+@pytest.mark.spark
+def test_parameter_server_on_spark(spark, hops_home):
+    result = experiment.parameter_server(ps_train, num_ps=1, num_workers=2, spark=spark)
+    assert result.record.engine == "spark"
+    assert all(d.startswith("/job:ps/") for d in result.return_dict["devices"])
+    assert {t.status for t in result.trials} == {"FINISHED"}
+
+
+@pytest.mark.spark
+def test_crash_on_spark_ends_the_run(spark, hops_home):
+    start = time.monotonic()
+    with pytest.raises(ExperimentFailed, match="role=worker&index=1 failed") as err:
+        experiment.collective_all_reduce(crashing_train, num_workers=2, spark=spark)
+    assert time.monotonic() - start < 30
+    assert "worker 1 ran out of data" in str(err.value)
+    with pytest.raises(ValueError, match="needs 3 task slots; the SparkSession has 2"):
+        experiment.collective_all_reduce(all_reduce_train, num_workers=3, spark=spark)

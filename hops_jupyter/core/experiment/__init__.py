@@ -308,14 +308,20 @@ def collective_all_reduce(*args: Any, **kwargs: Any) -> ExperimentResult:
     """N workers with MultiWorkerMirroredStrategy; see experiment.distributed."""
     from hops_jupyter.core.experiment import distributed
 
-    return distributed.collective_all_reduce(*args, **kwargs)
+    spark, rest = _split_spark(args)  # the seed's form: SparkSession first
+    if spark is not None:
+        kwargs.setdefault("spark", spark)
+    return distributed.collective_all_reduce(*rest, **kwargs)
 
 
 def parameter_server(*args: Any, **kwargs: Any) -> ExperimentResult:
     """TF2's ParameterServerStrategy with a coordinator; see experiment.distributed."""
     from hops_jupyter.core.experiment import distributed
 
-    return distributed.parameter_server(*args, **kwargs)
+    spark, rest = _split_spark(args)  # the seed's form: SparkSession first
+    if spark is not None:
+        kwargs.setdefault("spark", spark)
+    return distributed.parameter_server(*rest, **kwargs)
 
 
 def show(experiment_id: str | None = None) -> Any:

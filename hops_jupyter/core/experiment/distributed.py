@@ -122,7 +122,7 @@ def _check_count(name: str, value: Any, low: int) -> int:
     return value
 
 
-def _new_record(kind: str, fn: Callable[..., Any], roles: list[tuple[str, int]], engine: Engine,
+def _new_record(kind: str, fn: Callable[..., Any], roles: list[tuple[str, int]], engine: str,
                 name: str | None, cfg: project.Project) -> ExperimentRecord:  # fmt: skip
     exp_id = records.new_experiment_id()
     loc = records.experiments_dir(cfg).child(exp_id)
@@ -132,52 +132,79 @@ def _new_record(kind: str, fn: Callable[..., Any], roles: list[tuple[str, int]],
     return ExperimentRecord(
         id=exp_id, name=name or getattr(fn, "__name__", kind), kind=kind,
         function=getattr(fn, "__qualname__", repr(fn)), direction=None, metric_key=None,
-        search_space={"cluster": counts}, engine=engine.name, workers=len(roles),
+        search_space={"cluster": counts}, engine=engine, workers=len(roles),
         trials_total=len(roles), project=cfg.name, user=cfg.user, url=loc.url,
     )  # fmt: skip
 
 
+def _driver_host(spark: Any) -> str:
+    if spark is None:
+        return "127.0.0.1"
+    conf = getattr(spark, "sparkContext", spark).getConf()
+    return conf.get("spark.driver.host", "127.0.0.1")
+
+
 def run_cluster(kind: str, fn: Callable[[], Any], roles: list[tuple[str, int]], chief: tuple[str, int],
-                serve: tuple[str, ...], engine: Engine, name: str | None,
+                serve: tuple[str, ...], name: str | None, *, spark: Any = None, timeout: float | None = None,
                 tf_config: bool = True) -> ExperimentResult:  # fmt: skip
-    """Start one trial per role at once and run them to the chief's end (or the first failure)."""
+    """Start one trial per role at once and run them to the chief's end (or the first failure).
+    Without Spark every role is a local worker process; with Spark the workers are one barrier
+    stage of Spark tasks and the chief and parameter servers run beside the driver."""
     if not callable(fn):
         raise TypeError(f"The training function must be callable, got {type(fn).__name__}")
     cfg = project.current()
-    record = _new_record(kind, fn, roles, engine, name, cfg)
+    on_spark = [r for r in roles if spark is not None and r[0] == "worker"]
+    local = [r for r in roles if r not in on_spark]
+    engines: list[Engine] = []
+    record = _new_record(kind, fn, roles, "spark" if on_spark else "local", name, cfg)
     loc = filesystem.resolve(record.url, cfg)
+    data = cloudpickle.dumps(RoleRunner(fn, serve, guard=tf_config))
+    host = _driver_host(spark)
+    local_cluster = cluster_spec(local, [f"{host}:{p}" for p in _free_ports(len(local))])
+    env = config_env(cfg)
+
+    def task(role: str, index: int, cluster: dict[str, list[str]] | None) -> TrialTask:
+        trial_id = records.trial_name({"role": role, "index": index})
+        config = {"cluster": cluster, "task": {"type": role, "index": index}} if cluster else None
+        return TrialTask(record.id, trial_id, f"{record.url}/{trial_id}",
+                         {"role": role, "index": index, "tf_config": config}, f"{record.id}-fn", data, env=env)  # fmt: skip
+
+    if on_spark:  # checked before anything is written: too few slots is a clear error
+        from hops_jupyter.core.experiment.engines.barrier import SparkBarrierEngine, read_cluster
+
+        engines.append(
+            SparkBarrierEngine(spark, len(on_spark), "worker", local_cluster, record.url, timeout)
+        )
+    if local:
+        from hops_jupyter.core.experiment.engines.local import LocalEngine
+
+        engines.append(LocalEngine(len(local), timeout=timeout))
     loc.fs.create_dir(loc.path, recursive=True)
     records.write_experiment(loc, record)
     if cfg.tensorboard:
         _start_tensorboard(record, loc)
     context.experiment_started(record.id)
-    runner = RoleRunner(fn, serve, guard=tf_config)
-    data = cloudpickle.dumps(runner)
-    addresses = [f"127.0.0.1:{port}" for port in _free_ports(len(roles))]
-    spec = cluster_spec(roles, addresses)
-    env = config_env(cfg)
-    tasks = {}
-    for role, index in roles:
-        trial_id = records.trial_name({"role": role, "index": index})
-        config = {"cluster": spec, "task": {"type": role, "index": index}} if tf_config else None
-        tasks[trial_id] = TrialTask(record.id, trial_id, f"{record.url}/{trial_id}",
-                                    {"role": role, "index": index, "tf_config": config},
-                                    f"{record.id}-fn", data, env=env)  # fmt: skip
     chief_id = records.trial_name({"role": chief[0], "index": chief[1]})
     start = time.monotonic()
     trials: dict[str, TrialRecord] = {}
     try:
-        for task in tasks.values():
-            engine.submit(task)
-        _supervise(engine, tasks, trials, chief_id, serve)
+        for role, index in on_spark:
+            engines[0].submit(task(role, index, None))
+        if local:
+            cluster = read_cluster(record.url, 120) if on_spark else local_cluster
+            for role, index in local:
+                engines[-1].submit(task(role, index, cluster if tf_config else None))
+        _supervise(engines, trials, chief_id, serve)
     except BaseException:
-        for task in engine.cancel_all():
-            trials[task.trial_id] = record_failure(
-                task, "Stopped", "Stopped: the run was interrupted", KILLED
-            )
+        for engine in engines:
+            for stopped in engine.cancel_all():
+                trials[stopped.trial_id] = record_failure(
+                    stopped, "Stopped", "Stopped: the run was interrupted", KILLED
+                )
         raise
     finally:
-        engine.close()
+        for engine in engines:
+            engine.close()
         chief_record = trials.get(chief_id)
         record.status = FINISHED if chief_record and chief_record.status == FINISHED else FAILED
         record.finished, record.duration_s = records.now(), round(time.monotonic() - start, 3)
@@ -205,26 +232,30 @@ def run_cluster(kind: str, fn: Callable[[], Any], roles: list[tuple[str, int]], 
     return result
 
 
-def _supervise(engine: Engine, tasks: dict[str, TrialTask], trials: dict[str, TrialRecord],
-               chief_id: str, serve: tuple[str, ...]) -> None:  # fmt: skip
+def _cancel(engines: list[Engine]) -> list[TrialTask]:
+    return [task for engine in engines for task in engine.cancel_all()]
+
+
+def _supervise(engines: list[Engine], trials: dict[str, TrialRecord], chief_id: str,
+               serve: tuple[str, ...]) -> None:  # fmt: skip
     """Wait for the processes. The first failure stops all the others; once the chief is done
     the servers (which never end by themselves) are stopped, workers finish on their own."""
     chief_done = False
-    while engine.running():
-        for done in engine.wait(timeout=1.0):
-            trials[done.id] = done
-            if done.status != FINISHED:
-                for task in engine.cancel_all():
-                    trials[task.trial_id] = record_failure(
-                        task, "Stopped", f"Stopped because {done.id} failed", KILLED
-                    )
-                return
-            chief_done = chief_done or done.id == chief_id
-        if chief_done:
-            servers = [t for t in engine.running() if t.params["role"] in serve]
-            if servers and len(servers) == len(engine.running()):
-                for task in engine.cancel_all():
-                    trials[task.trial_id] = _finished_server(task)
+    while any(engine.running() for engine in engines):
+        for engine in engines:
+            for done in engine.wait(timeout=0.5 / len(engines)):
+                trials[done.id] = done
+                if done.status != FINISHED:
+                    for task in _cancel(engines):
+                        trials[task.trial_id] = record_failure(
+                            task, "Stopped", f"Stopped because {done.id} failed", KILLED
+                        )
+                    return
+                chief_done = chief_done or done.id == chief_id
+        running = [t for engine in engines for t in engine.running()]
+        if chief_done and running and all(t.params["role"] in serve for t in running):
+            for task in _cancel(engines):
+                trials[task.trial_id] = _finished_server(task)
 
 
 def _finished_server(task: TrialTask) -> TrialRecord:
@@ -236,46 +267,36 @@ def _finished_server(task: TrialTask) -> TrialRecord:
     return stopped
 
 
-def _local_engine(count: int, timeout: float | None) -> Engine:
-    from hops_jupyter.core.experiment.engines.local import LocalEngine
-
-    return LocalEngine(count, timeout=timeout)
-
-
-def mirrored(fn: Callable[[], Any], name: str | None = None, timeout: float | None = None,
-             engine: Engine | None = None) -> ExperimentResult:  # fmt: skip
+def mirrored(
+    fn: Callable[[], Any], name: str | None = None, timeout: float | None = None
+) -> ExperimentResult:
     """One worker using all its GPUs (`tf.distribute.MirroredStrategy`; the CPU when there are
-    none). `fn` builds its model inside `strategy.scope()` and returns its metric."""
-    roles = [("chief", 0)]
+    none), as a local worker process. `fn` builds its model inside `strategy.scope()`."""
     return run_cluster(
-        "mirrored",
-        fn,
-        roles,
-        roles[0],
-        (),
-        engine or _local_engine(1, timeout),
-        name,
-        tf_config=False,
+        "mirrored", fn, [("chief", 0)], ("chief", 0), (), name, timeout=timeout, tf_config=False
     )
 
 
 def collective_all_reduce(fn: Callable[[], Any], num_workers: int | None = None, name: str | None = None,
                           timeout: float | None = None, spark: Any = None) -> ExperimentResult:  # fmt: skip
     """`num_workers` processes training one model with `MultiWorkerMirroredStrategy` (worker 0
-    is the chief). Default: `util.num_executors(spark)` workers."""
+    is the chief): local processes, or one Spark barrier stage when given a SparkSession.
+    Default: `util.num_executors(spark)` workers."""
     count = _check_count(
         "num_workers", num_workers if num_workers is not None else util.num_executors(spark), 1
     )
     roles = [("worker", i) for i in range(count)]
-    engine = _engine(spark, count, timeout)
-    return run_cluster("collective_all_reduce", fn, roles, roles[0], (), engine, name)
+    return run_cluster(
+        "collective_all_reduce", fn, roles, roles[0], (), name, spark=spark, timeout=timeout
+    )
 
 
 def parameter_server(fn: Callable[[], Any], num_ps: int | None = None, num_workers: int | None = None,
                      name: str | None = None, timeout: float | None = None,
                      spark: Any = None) -> ExperimentResult:  # fmt: skip
     """TF2's `ParameterServerStrategy`: a chief runs `fn` as coordinator, `num_ps` parameter
-    servers hold the variables, `num_workers` workers run the steps. Defaults:
+    servers hold the variables, `num_workers` workers run the steps (Spark tasks when given a
+    SparkSession; the chief and the parameter servers then run beside the driver). Defaults:
     `util.num_param_servers(spark)` (at least 1) and `util.num_executors(spark)`."""
     ps = _check_count(
         "num_ps", num_ps if num_ps is not None else max(1, util.num_param_servers(spark)), 1
@@ -286,14 +307,13 @@ def parameter_server(fn: Callable[[], Any], num_ps: int | None = None, num_worke
     roles = (
         [("chief", 0)] + [("worker", i) for i in range(workers)] + [("ps", i) for i in range(ps)]
     )
-    engine = _engine(spark, len(roles), timeout)
-    return run_cluster("parameter_server", fn, roles, roles[0], ("worker", "ps"), engine, name)
-
-
-def _engine(spark: Any, count: int, timeout: float | None) -> Engine:
-    if spark is not None:
-        raise NotImplementedError(
-            "Distributed runs on Spark executors are not available yet: call without spark= to "
-            "run the workers as local processes"
-        )
-    return _local_engine(count, timeout)
+    return run_cluster(
+        "parameter_server",
+        fn,
+        roles,
+        roles[0],
+        ("worker", "ps"),
+        name,
+        spark=spark,
+        timeout=timeout,
+    )

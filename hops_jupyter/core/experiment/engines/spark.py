@@ -32,6 +32,15 @@ def execute_trial(payload: bytes) -> bytes:
     return pickle.dumps(record)
 
 
+def spark_context(spark: Any) -> Any:
+    """The SparkContext of a session. In local mode executors run on this machine, so they use
+    the driver's interpreter (the one with hops-jupyter), not whatever `python3` is on PATH."""
+    sc = getattr(spark, "sparkContext", spark)
+    if sc.master.startswith("local") and sc.pythonExec != sys.executable:
+        sc.pythonExec = sys.executable
+    return sc
+
+
 def active_session() -> Any:
     """The active SparkSession, or a clear error saying how to get one."""
     try:
@@ -73,11 +82,7 @@ class SparkEngine(Engine):
         self, spark: Any = None, workers: int | None = None, timeout: float | None = None
     ) -> None:
         spark = spark if spark is not None else active_session()
-        self.sc = getattr(spark, "sparkContext", spark)
-        if self.sc.master.startswith("local") and self.sc.pythonExec != sys.executable:
-            # In local mode executors run on this machine: use the driver's interpreter (the
-            # one with hops-jupyter installed), not whatever `python3` is first on PATH.
-            self.sc.pythonExec = sys.executable
+        self.sc = spark_context(spark)
         self.slots = check_slots(workers if workers is not None else util.num_executors(spark))
         self.timeout = check_timeout(timeout)
         self._pool = concurrent.futures.ThreadPoolExecutor(
