@@ -1,6 +1,7 @@
 """Distributed training with real TensorFlow processes on CPU: mirrored, collective all-reduce
 and parameter servers, failures that end the whole run, and bad input."""
 
+import socket
 import subprocess
 import time
 
@@ -147,6 +148,11 @@ def test_a_crashing_worker_ends_the_run(hops_home):
     assert by["role=worker&index=0"].status == "KILLED"
     assert err.value.result.status == "FAILED"
     assert set(_workers_alive()) <= before  # no process left behind
+    cluster = by["role=worker&index=0"].params["tf_config"]["cluster"]
+    for address in cluster["worker"]:  # and no port: nothing listens on the cluster's addresses
+        host, port = address.rsplit(":", 1)
+        with socket.socket() as sock:
+            assert sock.connect_ex((host, int(port))) != 0, address
 
 
 def outside_scope_train():
