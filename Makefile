@@ -7,7 +7,7 @@ PORT ?= 8888
 
 .PHONY: install run test lint format bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml labextension/package.json $(wildcard labextension/src/*.ts) labextension/style/index.css
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"
@@ -20,13 +20,14 @@ run: install
 	$(VENV)/bin/hops-jupyter kafka start
 	$(VENV)/bin/hops-jupyter lab --port $(PORT) --notebook-dir notebooks
 
-## Install, lint, and run the whole suite.
+## Install, lint (Python and TypeScript), and run the whole suite.
 test: lint
 	$(PY) -m pytest
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	cd labextension && npm run --silent check
 
 format: install
 	$(VENV)/bin/ruff check --fix .

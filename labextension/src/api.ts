@@ -1,0 +1,90 @@
+// Requests to the server extension: ServerConnection adds the token and XSRF header, and every
+// URL starts from the page's base URL (JupyterHub-style prefixes included).
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+export interface ITrial {
+  id: string;
+  params: Record<string, unknown>;
+  status: string;
+  metric: number | null;
+  duration_s: number | null;
+  error: { type: string; message: string } | null;
+  latest: { metric?: number; step?: number } | null;
+}
+
+export interface ITensorBoard {
+  experiment_id: string;
+  pid: number;
+  port: number;
+  url: string;
+  started: number;
+}
+
+export interface IExperiment {
+  id: string;
+  name: string;
+  kind: string;
+  status: string;
+  url: string;
+  started: string;
+  trials_done: number;
+  trials_total: number | null;
+  trials_failed: number;
+  best_metric: number | null;
+  best_params: Record<string, unknown> | null;
+  tensorboard: ITensorBoard | null;
+  trials?: ITrial[];
+}
+
+/** Call `{base_url}hops/<path>` and return its JSON; server errors carry their message. */
+export async function requestAPI<T>(path: string, init: RequestInit = {}): Promise<T> {
+  const settings = ServerConnection.makeSettings();
+  const url = URLExt.join(settings.baseUrl, 'hops', path);
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, init, settings);
+  } catch (error) {
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+  const text = await response.text();
+  let data: unknown = null;
+  if (text.length > 0) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = { message: text };
+    }
+  }
+  if (!response.ok) {
+    const message = (data as { message?: string } | null)?.message ?? response.statusText;
+    throw new ServerConnection.ResponseError(response, message);
+  }
+  return data as T;
+}
+
+/** The proxied TensorBoard of an experiment, under the page's base URL. */
+export function tensorboardUrl(experimentId: string): string {
+  const base = ServerConnection.makeSettings().baseUrl;
+  return URLExt.join(base, 'hops', 'tensorboard', encodeURIComponent(experimentId)) + '/';
+}
+
+export function listExperiments(): Promise<IExperiment[]> {
+  return requestAPI<IExperiment[]>('api/experiments');
+}
+
+export function getExperiment(id: string): Promise<IExperiment> {
+  return requestAPI<IExperiment>(`api/experiments/${encodeURIComponent(id)}`);
+}
+
+export function listTensorBoards(): Promise<ITensorBoard[]> {
+  return requestAPI<ITensorBoard[]>('api/tensorboards');
+}
+
+export function startTensorBoard(id: string): Promise<unknown> {
+  return requestAPI('api/tensorboards', { method: 'POST', body: JSON.stringify({ experiment_id: id }) });
+}
+
+export function stopTensorBoard(id: string): Promise<unknown> {
+  return requestAPI(`api/tensorboards/${encodeURIComponent(id)}`, { method: 'DELETE' });
+}
