@@ -42,7 +42,8 @@ def lab(tmp_path, hops_home):
     root = tmp_path / "notebooks"
     root.mkdir()
     notebook = {
-        "cells": [{"id": "grid", "cell_type": "code", "metadata": {}, "source": CELL, "outputs": [], "execution_count": None}],
+        "cells": [{"id": "grid", "cell_type": "code", "metadata": {}, "source": CELL, "outputs": [], "execution_count": None},
+                  {"id": "board", "cell_type": "code", "metadata": {}, "source": "%tensorboard --height 500", "outputs": [], "execution_count": None}],
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
         "nbformat": 4, "nbformat_minor": 5,
     }  # fmt: skip
@@ -62,9 +63,11 @@ def lab(tmp_path, hops_home):
             urllib.request.urlopen(f"{url}api/status?token={TOKEN}", timeout=2)
             break
         except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "lab.log").read_text()
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                tmp_path / "lab.log"
+            ).read_text()
             time.sleep(0.5)
-    yield url
+    yield url, proc
     proc.terminate()
     proc.wait(timeout=30)
     log.close()
@@ -73,6 +76,7 @@ def lab(tmp_path, hops_home):
 def test_panel_experiment_tensorboard_and_running(lab):
     from playwright.sync_api import expect, sync_playwright
 
+    lab, server = lab
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shots = iter(range(1, 100))
 
@@ -91,7 +95,9 @@ def test_panel_experiment_tensorboard_and_running(lab):
         try:
             page.goto(f"{lab}lab/tree/experiment.ipynb?token={TOKEN}")
             page.wait_for_selector(".jp-NotebookPanel .jp-Cell .cm-content", timeout=90_000)
-            expect(page.locator(".jp-Notebook-ExecutionIndicator, .jp-Toolbar-kernelStatus").first).to_be_visible(timeout=60_000)
+            expect(
+                page.locator(".jp-Notebook-ExecutionIndicator, .jp-Toolbar-kernelStatus").first
+            ).to_be_visible(timeout=60_000)
 
             # 1. Open the Experiments panel from the left side bar.
             page.locator('.jp-SideBar [data-id="hops-experiments-panel"]').click()
@@ -137,8 +143,45 @@ def test_panel_experiment_tensorboard_and_running(lab):
             expect(running).to_have_count(0, timeout=30_000)
             shot(page, "tensorboard-stopped")
             assert len(loads) == loads_before
+
+            # 5. %tensorboard output renders inline through the labextension's MIME renderer.
+            page.get_by_role("tab", name="experiment.ipynb").click()
+            page.locator(".jp-Cell").nth(1).locator(".cm-content").click()
+            page.keyboard.press("Shift+Enter")
+            inline = page.frame_locator(".hops-TensorBoardOutput iframe")
+            expect(inline.get_by_text("x=2", exact=True).first).to_be_visible(timeout=120_000)
+            shot(page, "inline-tensorboard")
+
+            # 6. When the server cannot be reached, the panel says so (nothing is swallowed).
+            page.locator('.jp-SideBar [data-id="hops-experiments-panel"]').click()
+            server.terminate()
+            server.wait(timeout=30)
+            expect(panel.locator(".hops-ExperimentsPanel-error")).to_contain_text(
+                "Could not reach the experiments API", timeout=30_000
+            )
+            shot(page, "server-error")
         except Exception:
             shot(page, "failure")
             raise
         finally:
             browser.close()
+
+
+def test_extensions_enabled_and_ok():
+    """What `make run`'s install leaves: both extensions listed as enabled and OK."""
+    bin_dir = Path(sys.executable).parent
+    labext = subprocess.run(
+        [str(bin_dir / "jupyter"), "labextension", "list"], capture_output=True, text=True
+    )
+    listed = labext.stdout + labext.stderr
+    assert (
+        "hops-jupyter v0.1.0" in listed
+        and "enabled" in listed
+        and "OK" in listed.split("hops-jupyter v0.1.0", 1)[1].splitlines()[0]
+    )
+    server = subprocess.run(
+        [str(bin_dir / "jupyter"), "server", "extension", "list"], capture_output=True, text=True
+    )
+    listed = server.stdout + server.stderr
+    assert "hops_jupyter \x1b[32menabled" in listed or "hops_jupyter enabled" in listed
+    assert "hops_jupyter 0.1.0 \x1b[32mOK" in listed or "hops_jupyter 0.1.0 OK" in listed
