@@ -232,8 +232,7 @@ def differential_evolution(*args: Any, direction: str = Direction.MAX, generatio
         space, direction, generations, population, mutation, crossover, seed
     )
     return _run(
-        "collective_all_reduce",
-    "differential_evolution", fn, searcher, spark=spark, engine=engine, workers=workers,
+        "differential_evolution", fn, searcher, spark=spark, engine=engine, workers=workers,
         timeout=timeout, name=_name(name), direction=direction,
         metric_key=metric_key or optimization_key, needs_metric=True, resume=resume, seed=seed,
         options={"description": description, "local_logdir": local_logdir,
