@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import fnmatch
 import importlib
+import io
 import os
 import shutil
 import stat as stat_module
@@ -228,8 +229,6 @@ def open_file(
 
 
 def _text(stream: Any) -> Any:
-    import io
-
     return io.TextIOWrapper(stream, encoding="utf-8")
 
 

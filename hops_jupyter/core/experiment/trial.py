@@ -7,6 +7,7 @@ Both engines call `run_trial`, so records are identical whatever the engine: the
 from __future__ import annotations
 
 import contextlib
+import datetime
 import os
 import shutil
 import sys
@@ -245,8 +246,6 @@ def record_failure(
     finished = records.now()
     duration = None
     if started:
-        import datetime
-
         delta = datetime.datetime.fromisoformat(finished) - datetime.datetime.fromisoformat(started)
         duration = round(delta.total_seconds(), 6)
     tail = _stderr_tail(loc)
