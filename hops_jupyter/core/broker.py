@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from hops_jupyter.core import filesystem, project, tls
+from hops_jupyter.core.ports import free_ports
 
 SCHEMA_FOLDER = "Resources/kafka"
 
@@ -114,12 +115,6 @@ def status() -> BrokerInfo | None:
     return None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _listening(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
@@ -170,7 +165,7 @@ def start(timeout: float = 30.0, tls_enabled: bool = True) -> BrokerInfo:
     folder.mkdir(parents=True, exist_ok=True)
     schemas = schema_dir(cfg)
     sync_schemas(cfg)
-    plaintext, secure = _free_port(), _free_port()
+    plaintext, secure = free_ports(2)
     log = open(folder / "broker.log", "ab")  # noqa: SIM115 - handed to the child processes
     tansu = subprocess.Popen(
         [tansu_binary(), "broker", "--listener-url", f"tcp://127.0.0.1:{plaintext}",

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +38,7 @@ from hops_jupyter.core.experiment.runner import (
     _start_tensorboard,
 )
 from hops_jupyter.core.experiment.trial import TrialTask, config_env, record_failure
+from hops_jupyter.core.ports import free_ports
 
 SCOPE_HINT = (
     "The model was built outside the strategy's scope, so the workers would train separate "
@@ -97,17 +97,6 @@ class RoleRunner:
         return self.fn()
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def cluster_spec(roles: list[tuple[str, int]], addresses: list[str]) -> dict[str, list[str]]:
     """{"worker": [...], "ps": [...], "chief": [...]} from the roles and their addresses."""
     spec: dict[str, list[str]] = {}
@@ -160,7 +149,7 @@ def run_cluster(kind: str, fn: Callable[[], Any], roles: list[tuple[str, int]], 
     loc = filesystem.resolve(record.url, cfg)
     data = cloudpickle.dumps(RoleRunner(fn, serve, guard=tf_config))
     host = _driver_host(spark)
-    local_cluster = cluster_spec(local, [f"{host}:{p}" for p in _free_ports(len(local))])
+    local_cluster = cluster_spec(local, [f"{host}:{p}" for p in free_ports(len(local))])
     env = config_env(cfg)
 
     def task(role: str, index: int, cluster: dict[str, list[str]] | None) -> TrialTask:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import pickle
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,14 +24,9 @@ from hops_jupyter.core.experiment.engines.base import Engine, check_timeout
 from hops_jupyter.core.experiment.engines.spark import spark_context
 from hops_jupyter.core.experiment.records import FAILED, FINISHED, KILLED, TrialRecord
 from hops_jupyter.core.experiment.trial import TrialTask, record_failure, run_trial
+from hops_jupyter.core.ports import free_ports
 
 CLUSTER_FILE = ".cluster.json"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("", 0))
-        return sock.getsockname()[1]
 
 
 def barrier_main(payload: bytes, _: Iterator[Any]) -> Iterator[bytes]:
@@ -43,7 +37,7 @@ def barrier_main(payload: bytes, _: Iterator[Any]) -> Iterator[bytes]:
     ctx = BarrierTaskContext.get()
     part = ctx.partitionId()
     host = ctx.getTaskInfos()[part].address.rsplit(":", 1)[0]
-    addresses = ctx.allGather(f"{host}:{_free_port()}")
+    addresses = ctx.allGather(f"{host}:{free_ports(1, host='')[0]}")
     cluster = {**spec["cluster"], spec["role"]: addresses}
     task: TrialTask = spec["tasks"][part]
     if part == 0:  # tell the driver where the workers are (parameter-server runs need it)
