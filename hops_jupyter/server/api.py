@@ -39,7 +39,7 @@ class HopsAPIHandler(APIHandler):
     def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(records._finite(data), default=str))
+        self.finish(json.dumps(records.json_safe(data), default=str))
 
 
 class ExperimentsHandler(HopsAPIHandler):

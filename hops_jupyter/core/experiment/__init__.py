@@ -281,9 +281,9 @@ def report(metric: Any, step: int | None = None, **more: Any) -> None:
     trial = context.current_trial()
     if trial is None:
         return
-    from hops_jupyter.core.experiment.trial import _number, _plain
+    from hops_jupyter.core.experiment.trial import as_number, plain_value
 
-    value = _number(metric)
+    value = as_number(metric)
     if value is None:
         raise ValueError(
             f"report() takes a number as metric, got {metric!r} ({type(metric).__name__})"
@@ -291,9 +291,9 @@ def report(metric: Any, step: int | None = None, **more: Any) -> None:
     key = trial.trial_url
     step = _steps.get(key, -1) + 1 if step is None else int(step)
     _steps[key] = step
-    line = {"time": time.time(), "step": step, "metric": value, **_plain(more)}
+    line = {"time": time.time(), "step": step, "metric": value, **plain_value(more)}
     loc = filesystem.resolve(trial.trial_url, project.current()).child(records.METRICS_FILE)
-    filesystem.append_line(loc, json.dumps(records._finite(line)))
+    filesystem.append_line(loc, json.dumps(records.json_safe(line)))
 
 
 def mirrored(*args: Any, **kwargs: Any) -> ExperimentResult:

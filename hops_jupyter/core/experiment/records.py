@@ -140,20 +140,20 @@ def experiment_dir(experiment_id: str, cfg: project.Project | None = None) -> Lo
     return loc
 
 
-def _finite(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON has no NaN/inf: store them as strings so every reader can parse the file."""
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
 def write_json(loc: Location, data: dict[str, Any]) -> None:
     """Replace a JSON record atomically."""
-    text = json.dumps(_finite(data), indent=1, default=str, allow_nan=False)
+    text = json.dumps(json_safe(data), indent=1, default=str, allow_nan=False)
     filesystem.atomic_write(loc, text)
 
 

@@ -58,7 +58,7 @@ class TrialValueError(ValueError):
     """The trial ran but returned something that is not a usable metric."""
 
 
-def _number(value: Any) -> float | None:
+def as_number(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, Real):
@@ -73,16 +73,16 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def _plain(value: Any) -> Any:
-    number = _number(value)
+def plain_value(value: Any) -> Any:
+    number = as_number(value)
     if number is not None and not isinstance(value, (int, float)):
         return number
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain_value(v) for v in value]
     return repr(value)
 
 
@@ -100,7 +100,7 @@ def interpret(value: Any, metric_key: str | None, needs_metric: bool) -> tuple[f
         elif "metric" in value:
             raw = value["metric"]
         else:
-            numeric = [k for k, v in value.items() if _number(v) is not None]
+            numeric = [k for k, v in value.items() if as_number(v) is not None]
             if len(numeric) == 1:
                 raw = value[numeric[0]]
             elif needs_metric:
@@ -114,13 +114,13 @@ def interpret(value: Any, metric_key: str | None, needs_metric: bool) -> tuple[f
         if needs_metric:
             raise TrialValueError("The trial returned None: return the metric (a number or a dict)")
         return None, {}
-    elif not needs_metric and _number(value) is None:
-        return None, {"result": _plain(value)}  # launch: any return value is kept as is
+    elif not needs_metric and as_number(value) is None:
+        return None, {"result": plain_value(value)}  # launch: any return value is kept as is
     else:
         returned, raw = {"metric": value}, value
     if raw is None and not needs_metric:
         return None, returned
-    metric = _number(raw)
+    metric = as_number(raw)
     if metric is None:
         raise TrialValueError(f"The metric must be a number, got {raw!r} ({type(raw).__name__})")
     return metric, returned
@@ -139,7 +139,7 @@ def upload_files(returned: dict[str, Any], trial: Location, workdir: str) -> dic
             filesystem.copy(Location("file", os.path.abspath(path)), dest)
             out[key] = dest.url
         else:
-            out[key] = _plain(value)
+            out[key] = plain_value(value)
     return out
 
 
