@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8888
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench clean deps-run deps-test
 
 $(STAMP): pyproject.toml labextension/package.json $(wildcard labextension/src/*.ts) labextension/style/index.css
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -15,13 +15,21 @@ $(STAMP): pyproject.toml labextension/package.json $(wildcard labextension/src/*
 
 install: $(STAMP)
 
-## Start the project's Kafka broker, then JupyterLab on 127.0.0.1 with notebooks/ opened.
-run: install
-	$(VENV)/bin/hops-jupyter kafka start
+## System packages first (Java, Node.js, stunnel4; Chromium for the tests): only what is missing.
+deps-run:
+	scripts/system-deps run
+deps-test:
+	scripts/system-deps test
+
+## JupyterLab on 127.0.0.1 on notebooks/quickstart.ipynb, with the project's Kafka broker when it
+## can start; Ctrl-C stops both.
+run: deps-run
+	$(MAKE) --no-print-directory install
 	$(VENV)/bin/hops-jupyter lab --port $(PORT) --notebook-dir notebooks
 
 ## Install, lint (Python and TypeScript), and run the whole suite.
-test: lint
+test: deps-test
+	$(MAKE) --no-print-directory lint
 	$(PY) -m pytest
 
 lint: install

@@ -1,8 +1,12 @@
 """hops-jupyter: Hopsworks-style tracked experiments from Jupyter notebooks."""
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-__version__ = "0.1.0"
+try:
+    __version__ = version("hops-jupyter")  # defined once, in labextension/package.json
+except PackageNotFoundError:  # a source tree on sys.path, not installed
+    __version__ = "0+unknown"
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

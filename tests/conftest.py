@@ -56,15 +56,49 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+# What each system tool is for, and the Debian package that brings it.
+SYSTEM_TOOLS = {
+    "java": ("openjdk-17-jre-headless", "PySpark"),
+    "keytool": ("openjdk-17-jre-headless", "Java key stores"),
+    "stunnel4": ("stunnel4", "the embedded Kafka broker's TLS"),
+    "/usr/bin/chromium": ("chromium", "the browser tests"),
+}
+_missing_system: dict[str, list[str]] = {}
+
+
+def require_system(*tools: str) -> None:
+    """Fail in CI, else skip (and list at the end of the run), when a system tool is missing."""
+    missing = [
+        t for t in tools if not (os.path.exists(t) if t.startswith("/") else shutil.which(t))
+    ]
+    if not missing:
+        return
+    packages = sorted({SYSTEM_TOOLS[t][0] for t in missing})
+    why = ", ".join(f"{t} ({SYSTEM_TOOLS[t][1]})" for t in missing)
+    if in_ci():
+        pytest.fail(f"missing {why}: scripts/system-deps test installs {' '.join(packages)}")
+    for package in packages:
+        _missing_system.setdefault(package, []).append(os.environ.get("PYTEST_CURRENT_TEST", "?"))
+    pytest.skip(f"missing system package {' '.join(packages)}: {why}")
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Name the tests that did not run for a missing system package, and the command to fix it."""
+    if not _missing_system:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("skipped for missing system packages", sep="=", yellow=True)
+    for package, tests in sorted(_missing_system.items()):
+        write(f"{package}: {len(tests)} test(s) skipped, e.g. {tests[0].split(' ')[0]}")
+    packages = " ".join(sorted(_missing_system))
+    write(f"install them with: sudo apt-get install -y --no-install-recommends {packages}")
+    write("(or run scripts/system-deps test as root); with CI=true these tests fail instead")
+
+
 @pytest.fixture(scope="session")
 def spark():
     """One PySpark local[2] session for the whole run (JVM start-up is the slow part)."""
-    if shutil.which("java") is None:
-        if in_ci():
-            pytest.fail(
-                "Java is missing: PySpark needs a JRE (.ci/run installs openjdk-17-jre-headless)"
-            )
-        pytest.skip("no Java on this machine")
+    require_system("java")
     from pyspark.sql import SparkSession
 
     session = (

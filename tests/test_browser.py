@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, in_ci
+from tests.conftest import free_port, require_system
 
 pytestmark = pytest.mark.browser
 
@@ -35,10 +35,7 @@ x"""
 
 @pytest.fixture
 def lab(tmp_path, hops_home):
-    if not os.path.exists(CHROMIUM):
-        if in_ci():
-            pytest.fail("Debian's chromium is missing: .ci/run installs it")
-        pytest.skip("no /usr/bin/chromium")
+    require_system(CHROMIUM)
     root = tmp_path / "notebooks"
     root.mkdir()
     notebook = {

@@ -3,7 +3,6 @@ confluent-kafka as the client."""
 
 import json
 import os
-import shutil
 import stat
 import subprocess
 import time
@@ -15,18 +14,14 @@ from cryptography import x509
 
 from hops import kafka, tls
 from hops_jupyter.core import broker
-from tests.conftest import free_port, in_ci
+from tests.conftest import free_port, require_system
 
 pytestmark = pytest.mark.kafka
 
 
 @pytest.fixture
 def embedded_broker(hops_home):
-    missing = [tool for tool in ("stunnel4", "keytool") if shutil.which(tool) is None]
-    if missing:
-        if in_ci():
-            pytest.fail(f"{missing} missing: .ci/run installs stunnel4 and a JRE")
-        pytest.skip(f"{missing} not installed")
+    require_system("stunnel4", "keytool")
     info = broker.start()
     yield info
     broker.stop()
@@ -74,8 +69,7 @@ def test_embedded_material_is_generated_once_and_protected(hops_home):
 
 
 def test_stores_are_readable_by_keytool(hops_home):
-    if shutil.which("keytool") is None:
-        pytest.fail("keytool missing") if in_ci() else pytest.skip("no keytool")
+    require_system("keytool")
     password = tls.get_key_store_pwd()
     keystore = subprocess.run(
         ["keytool", "-list", "-keystore", tls.get_key_store(), "-storetype", "PKCS12", "-storepass", password],
@@ -92,8 +86,7 @@ def test_stores_are_readable_by_keytool(hops_home):
 def test_cluster_material_from_java_stores(hops_home, tmp_path, monkeypatch):
     """A Hops container has JKS stores and material_passwd in its working directory: the PEM
     files confluent-kafka needs are derived from them."""
-    if shutil.which("keytool") is None:
-        pytest.fail("keytool missing") if in_ci() else pytest.skip("no keytool")
+    require_system("keytool")
     password = tls.get_key_store_pwd()
     container = tmp_path / "container"
     container.mkdir()
@@ -252,8 +245,7 @@ def test_bad_configuration_fails_fast(hops_home, tmp_path, monkeypatch):
 
 
 def test_cli_start_status_stop(hops_home, capsys):
-    if shutil.which("stunnel4") is None:
-        pytest.fail("stunnel4 missing") if in_ci() else pytest.skip("no stunnel4")
+    require_system("stunnel4")
     from hops_jupyter import cli
 
     try:

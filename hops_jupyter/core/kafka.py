@@ -28,6 +28,11 @@ def get_broker_endpoints() -> str:
         return endpoints
     info = broker.status()
     if info is None:
+        reason = broker.unavailable_reason()
+        if reason is not None:
+            raise ConnectionError(
+                f"No Kafka broker: {reason}; or set KAFKA_BROKERS to a cluster's brokers"
+            )
         raise ConnectionError(
             "No Kafka broker: start the embedded one with `hops-jupyter kafka start` "
             "(make run does), or set KAFKA_BROKERS to a cluster's brokers"
