@@ -20,9 +20,9 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.utils.process import arg_split
 
 from hops_jupyter.cell import CellFunction, capture
-from hops_jupyter.core import context, filesystem, hdfs, project, tensorboard
 from hops_jupyter.core import experiment as experiment_api
-from hops_jupyter.core.experiment import records
+from hops_jupyter.core import filesystem, hdfs, project, tensorboard
+from hops_jupyter.core.experiment import records, registry
 
 HDFS_COMMANDS = ("ls", "cat", "head", "put", "get", "mkdir", "rm", "mv", "cp", "du", "info")
 USER_ERRORS = (ValueError, OSError, KeyError, TypeError, ConnectionError)
@@ -219,22 +219,61 @@ def parse_grid(items: list[str]) -> dict[str, list[Any]]:
     }
 
 
-def parse_bounds(items: list[str], option: str) -> dict[str, list[Any]]:
-    """`lr=0.001:0.1 opt=adam,sgd` -> {"lr": [0.001, 0.1], "opt": ["adam", "sgd"]}."""
-    space = {}
+def _number(text: str) -> Any:
+    value = _literal(text)
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def parse_bounds(items: list[str], option: str) -> dict[str, Any]:
+    """`lr=1e-5:1e-1:log units=16:256 opt=adam,sgd` -> {"lr": loguniform(1e-5, 1e-1),
+    "units": [16, 256], "opt": ["adam", "sgd"]}: LOW:HIGH is a range (ints: an integer range),
+    `:log` puts it on a log scale, A,B,... are choices."""
+    space: dict[str, Any] = {}
     for item in items:
         name, values = _split(item, option)
-        if ":" in values:
-            low, _, high = values.partition(":")
-            bounds = [_literal(low), _literal(high)]
-            if not all(isinstance(b, (int, float)) and not isinstance(b, bool) for b in bounds):
-                raise UsageError(f"{option}: bad range {item!r}: LOW and HIGH must be numbers")
-            if bounds[0] >= bounds[1]:
-                raise UsageError(f"{option}: bad range {item!r}: LOW must be below HIGH")
-            space[name] = bounds
-        else:
+        if ":" not in values:
             space[name] = [_literal(v) for v in values.split(",")]
+            continue
+        parts = values.split(":")
+        log = parts[-1] == "log"
+        if log:
+            parts = parts[:-1]
+        bounds = [_number(p) for p in parts]
+        if len(bounds) != 2 or None in bounds:
+            raise UsageError(
+                f"{option}: bad range {item!r}: LOW and HIGH must be numbers (NAME=LOW:HIGH[:log])"
+            )
+        if bounds[0] >= bounds[1]:
+            raise UsageError(f"{option}: bad range {item!r}: LOW must be below HIGH")
+        if log and bounds[0] <= 0:
+            raise UsageError(f"{option}: bad range {item!r}: a log range needs LOW > 0")
+        if log:
+            ints = all(isinstance(b, int) for b in bounds)
+            space[name] = (experiment_api.randint(*bounds, log=True) if ints
+                           else experiment_api.loguniform(*bounds))  # fmt: skip
+        else:
+            space[name] = bounds
     return space
+
+
+class _ViewHooks(experiment_api.RunHooks):
+    """Shows the live widget as soon as the run has written its record."""
+
+    def __init__(self, slots: Any, show: bool, views: list[Any],
+                 started: Callable[[str], None] | None = None) -> None:  # fmt: skip
+        self.slots, self.show, self.views, self.started = slots, show, views, started
+
+    def on_started(self, record: records.ExperimentRecord) -> None:
+        if self.started is not None:
+            self.started(record.id)
+        if not self.show:
+            return
+        from hops_jupyter.widgets.view import ExperimentView
+
+        view = ExperimentView(record.id)
+        view.display(self.slots)
+        view.follow(finish=False)
+        self.views.append(view)
 
 
 class BackgroundExperiment:
@@ -319,6 +358,26 @@ class HopsMagics(Magics):
         metavar="NAME=LOW:HIGH",
         help="random search over ranges (or NAME=A,B choices)",
     )
+    @argument(
+        "--optimize",
+        nargs="+",
+        default=[],
+        metavar="NAME=LOW:HIGH[:log]",
+        help="model-based search (see --optimizer) over ranges or NAME=A,B choices",
+    )
+    @argument("--trials", type=int, default=20, help="--optimize: how many trials")
+    @argument(
+        "--optimizer",
+        choices=["auto", *sorted(registry.SEARCHES)],
+        default="auto",
+        help="--optimize: the search algorithm (auto: the benchmark's best)",
+    )
+    @argument(
+        "--early-stop",
+        choices=sorted(registry.STOPPERS),
+        default=None,
+        help="stop trials whose experiment.report() values fall behind (searches only)",
+    )
     @argument("--samples", type=int, default=10, help="--random: how many trials")
     @argument("--generations", type=int, default=4, help="--de: generations")
     @argument(
@@ -333,10 +392,12 @@ class HopsMagics(Magics):
         help="variable the cell sets as metric (default: its last expression)",
     )
     @argument("--name", default=None, help="experiment name")
-    @argument("--engine", choices=["local", "spark"], default="local", help="where trials run")
+    @argument(
+        "--engine", choices=sorted(registry.ENGINES), default="local", help="where trials run"
+    )
     @argument("--workers", type=int, default=None, help="trials at once")
     @argument("--timeout", type=float, default=None, help="seconds per trial")
-    @argument("--seed", type=int, default=None, help="seed for --de/--random")
+    @argument("--seed", type=int, default=None, help="seed for --de/--random/--optimize")
     @argument("--background", action="store_true", help="return at once; the widget stays live")
     @argument("--no-widget", action="store_true", help="do not show the live widget")
     @argument("-o", "--output", default="_exp", help="variable for the result (default _exp)")
@@ -359,7 +420,7 @@ class HopsMagics(Magics):
                 "the cell, or make them picklable"
             )
         fn = CellFunction(source, found, args.metric, name=args.name or "cell")
-        run = lambda: call(fn)  # noqa: E731
+        run = lambda hooks: call(fn, hooks)  # noqa: E731
         # Widgets need a kernel and a frontend; a terminal IPython gets the text result only.
         show = not args.no_widget and getattr(self.shell, "kernel", None) is not None
         if args.background:
@@ -369,65 +430,46 @@ class HopsMagics(Magics):
             if not show:
                 print(repr(self.shell.user_ns.get(args.output)))
 
-    def _plan(self, args: Any) -> tuple[Callable[[Any], Any], dict[str, Any]]:
-        chosen = [o for o in ("grid", "de", "random") if getattr(args, o)]
+    def _plan(self, args: Any) -> tuple[Callable[[Any, Any], Any], dict[str, Any]]:
+        """What to call (with the cell function and the view hooks), and the space's names."""
+        chosen = [o for o in ("grid", "de", "random", "optimize") if getattr(args, o)]
         if len(chosen) > 1:
             raise UsageError(
-                f"use one of --grid, --de, --random (got {', '.join('--' + c for c in chosen)})"
+                f"use one of --grid, --de, --random, --optimize (got "
+                f"{', '.join('--' + c for c in chosen)})"
             )
-        common = {
-            "name": args.name,
-            "engine": args.engine,
-            "workers": args.workers,
-            "timeout": args.timeout,
-        }
-        searched = {**common, "direction": args.direction}
+        common = {"name": args.name, "engine": args.engine, "workers": args.workers,
+                  "timeout": args.timeout}  # fmt: skip
+        if not chosen:
+            if args.early_stop:
+                raise UsageError("--early-stop needs a search: --grid, --de, --random, --optimize")
+            return (lambda fn, hooks: experiment_api.launch(fn, hooks=hooks, **common)), {}
+        searched = {**common, "direction": args.direction, "early_stopping": args.early_stop}
         if args.grid:
             space = parse_grid(args.grid)
-            return (lambda fn: experiment_api.grid_search(fn, space, **searched)), space
+            return (lambda fn, hooks: experiment_api.grid_search(
+                fn, space, hooks=hooks, **searched)), space  # fmt: skip
         if args.de:
             space = parse_bounds(args.de, "--de")
-            return (
-                lambda fn: experiment_api.differential_evolution(
-                    fn,
-                    space,
-                    generations=args.generations,
-                    population=args.population,
-                    seed=args.seed,
-                    **searched,
-                )
-            ), space
+            return (lambda fn, hooks: experiment_api.differential_evolution(
+                fn, space, generations=args.generations, population=args.population,
+                seed=args.seed, hooks=hooks, **searched)), space  # fmt: skip
         if args.random:
             space = parse_bounds(args.random, "--random")
-            return (
-                lambda fn: experiment_api.random_search(
-                    fn, space, samples=args.samples, seed=args.seed, **searched
-                )
-            ), space
-        return (lambda fn: experiment_api.launch(fn, **common)), {}
+            return (lambda fn, hooks: experiment_api.random_search(
+                fn, space, samples=args.samples, seed=args.seed, hooks=hooks, **searched)), space  # fmt: skip
+        space = parse_bounds(args.optimize, "--optimize")
+        return (lambda fn, hooks: experiment_api.optimize(
+            fn, space, trials=args.trials, optimizer=args.optimizer, seed=args.seed,
+            hooks=hooks, **searched)), space  # fmt: skip
 
-    @staticmethod
-    def _follow(slots: Any, show: bool, views: list[Any]) -> Callable[[str], None]:
-        def started(experiment_id: str) -> None:
-            if not show:
-                return
-            from hops_jupyter.widgets.view import ExperimentView
-
-            view = ExperimentView(experiment_id)
-            view.display(slots)
-            view.follow(finish=False)
-            views.append(view)
-
-        return started
-
-    def _foreground(self, run: Callable[[], Any], show: bool, output: str) -> None:
+    def _foreground(self, run: Callable[[Any], Any], show: bool, output: str) -> None:
         from hops_jupyter.widgets.view import Slots
 
         slots = Slots.create() if show else None
         views: list[Any] = []
         try:
-            with context.experiment_listener(self._follow(slots, show, views)):
-                self.shell.user_ns[output] = run()
+            self.shell.user_ns[output] = run(_ViewHooks(slots, show, views))
         except experiment_api.ExperimentFailed as err:
             self.shell.user_ns[output] = err.result
             print(f"experiment: {err}", file=sys.stderr)
@@ -439,7 +481,7 @@ class HopsMagics(Magics):
             for view in views:
                 view.finish()
 
-    def _background(self, run: Callable[[], Any], show: bool) -> BackgroundExperiment:
+    def _background(self, run: Callable[[Any], Any], show: bool) -> BackgroundExperiment:
         from hops_jupyter.widgets.view import Slots
 
         slots = Slots.create() if show else None  # made here, in this cell
@@ -448,12 +490,10 @@ class HopsMagics(Magics):
 
         def started(experiment_id: str) -> None:
             handle.experiment_id = experiment_id
-            self._follow(slots, show, views)(experiment_id)
 
         def target() -> None:
             try:
-                with context.experiment_listener(started):
-                    handle.result = run()
+                handle.result = run(_ViewHooks(slots, show, views, started))
             except experiment_api.ExperimentFailed as err:
                 handle.result, handle.error = err.result, err
             except BaseException as err:  # reported through handle.wait()

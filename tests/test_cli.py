@@ -95,7 +95,7 @@ def test_make_run_lands_on_quickstart_and_degrades_without_stunnel(tmp_path, hop
     bare = tmp_path / "bin"
     bare.mkdir()
     opener = bare / "browser"  # what a desktop's browser would get ($BROWSER, Python's webbrowser)
-    opener.write_text(f"#!/bin/sh\necho \"$1\" > {tmp_path / 'opened'}\n")
+    opener.write_text(f'#!/bin/sh\necho "$1" > {tmp_path / "opened"}\n')
     opener.chmod(0o755)
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{bare}",
            "DISPLAY": ":0", "BROWSER": f"{opener} %s"}  # fmt: skip

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ class TrialContext:
     trial_id: str
     trial_url: str
     params: dict[str, Any] = field(default_factory=dict)
+    reporter: Any = None  # sends report() values to the driver (experiment.reports.ReportClient)
 
 
 def current_trial() -> TrialContext | None:
@@ -39,21 +40,3 @@ def running_trial(ctx: TrialContext) -> Iterator[TrialContext]:
         yield ctx
     finally:
         _local.trial = previous
-
-
-@contextlib.contextmanager
-def experiment_listener(callback: Callable[[str], None]) -> Iterator[None]:
-    """Call `callback(experiment_id)` when an experiment started in this thread begins
-    (used by views that want to follow it without changing the API's signatures)."""
-    listeners = getattr(_local, "listeners", [])
-    _local.listeners = [*listeners, callback]
-    try:
-        yield
-    finally:
-        _local.listeners = listeners
-
-
-def experiment_started(experiment_id: str) -> None:
-    """Tell this thread's listeners that an experiment began."""
-    for callback in getattr(_local, "listeners", []):
-        callback(experiment_id)

@@ -15,28 +15,46 @@ from collections.abc import Callable
 from typing import Any
 
 from hops_jupyter.core import context, filesystem, project
-from hops_jupyter.core.experiment import records
+from hops_jupyter.core.experiment import records, registry
 from hops_jupyter.core.experiment.engines.base import Engine
-from hops_jupyter.core.experiment.records import ExperimentRecord
-from hops_jupyter.core.experiment.runner import (
-    ExperimentFailed,
-    ExperimentResult,
-    ExperimentSpec,
-    run,
-)
+from hops_jupyter.core.experiment.records import ExperimentRecord, TrialStatus
+from hops_jupyter.core.experiment.reports import TrialStopped
+from hops_jupyter.core.experiment.result import ExperimentFailed, ExperimentResult
+from hops_jupyter.core.experiment.run import ExperimentSpec, RunHooks, run
 from hops_jupyter.core.experiment.search import (
     DifferentialEvolution,
     FixedTrials,
     GridSearch,
     RandomSearch,
     Searcher,
+    check_count,
     check_direction,
 )
+from hops_jupyter.core.experiment.search.space import (
+    Categorical,
+    Float,
+    Int,
+    choice,
+    loguniform,
+    randint,
+    uniform,
+)
+from hops_jupyter.core.experiment.stopping import ASHA, MedianStopping, StoppingPolicy
 
 __all__ = [
+    "ASHA",
+    "Categorical",
     "Direction",
     "ExperimentFailed",
     "ExperimentResult",
+    "Float",
+    "Int",
+    "MedianStopping",
+    "RunHooks",
+    "StoppingPolicy",
+    "TrialStatus",
+    "TrialStopped",
+    "choice",
     "collective_all_reduce",
     "differential_evolution",
     "evolutionary_search",
@@ -44,14 +62,16 @@ __all__ = [
     "grid_search",
     "launch",
     "list",
+    "loguniform",
     "mirrored",
+    "optimize",
     "parameter_server",
+    "randint",
     "random_search",
     "report",
     "show",
+    "uniform",
 ]
-
-ENGINES = ("local", "spark")
 
 
 class Direction:
@@ -82,9 +102,7 @@ def _engine(
     if isinstance(engine, Engine):
         return engine
     name = "spark" if spark is not None and engine in (None, "spark") else (engine or "local")
-    if name not in ENGINES:
-        raise ValueError(f"Unknown engine {name!r}: use one of {[*ENGINES]}")
-    if name == "spark":
+    if registry.check_engine(name) == "spark":
         from hops_jupyter.core.experiment.engines.spark import SparkEngine
 
         return SparkEngine(spark, workers=workers, timeout=timeout)
@@ -112,21 +130,28 @@ def _run(
     resume: str | None,
     seed: int | None,
     options: dict[str, Any],
+    early_stopping: Any = None,
+    hooks: Any = (),
 ) -> ExperimentResult:
+    stopper = registry.stopping_policy(early_stopping)
+    hooks = _check_hooks(hooks)
     spec = ExperimentSpec(
-        kind=kind,
-        fn=fn,
-        searcher=searcher,
-        engine=_engine(engine, spark, workers, timeout, searcher.total),
-        name=name,
-        direction=direction,
-        metric_key=metric_key,
-        needs_metric=needs_metric,
-        resume=resume,
-        seed=seed,
-        options=options,
-    )
+        kind=kind, fn=fn, searcher=searcher,
+        engine=_engine(engine, spark, workers, timeout, searcher.total), name=name,
+        direction=direction, metric_key=metric_key, needs_metric=needs_metric, resume=resume,
+        seed=seed, options=options, stopper=stopper, hooks=hooks,
+    )  # fmt: skip
     return run(spec)
+
+
+def _check_hooks(hooks: Any) -> tuple[RunHooks, ...]:
+    if isinstance(hooks, RunHooks):
+        return (hooks,)
+    hooks = tuple(hooks or ())
+    bad = [h for h in hooks if not isinstance(h, RunHooks)]
+    if bad:
+        raise TypeError(f"hooks must be RunHooks objects, got {bad!r}")
+    return hooks
 
 
 def _seed(seed: int | None, resume: str | None) -> int:
@@ -150,19 +175,24 @@ def launch(*args: Any, name: str | None = None, metric_key: str | None = None,
            engine: str | Engine | None = None, workers: int | None = None,
            timeout: float | None = None, resume: str | None = None,
            description: str | None = None, local_logdir: bool = False,
-           **kwargs: Any) -> ExperimentResult:  # fmt: skip
+           hooks: Any = (), **kwargs: Any) -> ExperimentResult:  # fmt: skip
     """Run `fn()` once, or once per position of `args_dict` (equal-length lists, zipped).
 
     Signatures: `launch(fn, args_dict=None, ...)` or the seed's `launch(spark, fn, args_dict)`.
     Returns an ExperimentResult: `str()` is the experiment folder; it unpacks as
     `(logdir, return_dict)`.
     """
+    if "early_stopping" in kwargs:
+        raise TypeError(
+            "launch() runs every trial to its end: early_stopping is for searches "
+            "(grid_search, random_search, differential_evolution, optimize)"
+        )
     spark, rest = _split_spark(args)
     fn, args_dict = _positional(rest, kwargs, "args_dict", required=False)
     return _run(
         "launch", fn, FixedTrials(args_dict), spark=spark, engine=engine, workers=workers,
         timeout=timeout, name=_name(name), direction=None, metric_key=metric_key,
-        needs_metric=False, resume=resume, seed=None,
+        needs_metric=False, resume=resume, seed=None, hooks=hooks,
         options={"description": description, "local_logdir": local_logdir},
     )  # fmt: skip
 
@@ -172,6 +202,7 @@ def grid_search(*args: Any, direction: str = Direction.MAX, name: str | None = N
                 engine: str | Engine | None = None, workers: int | None = None,
                 timeout: float | None = None, resume: str | None = None,
                 description: str | None = None, local_logdir: bool = False,
+                early_stopping: Any = None, hooks: Any = (),
                 **kwargs: Any) -> ExperimentResult:  # fmt: skip
     """One trial per point of the cartesian product of `args_dict`'s lists.
 
@@ -187,6 +218,7 @@ def grid_search(*args: Any, direction: str = Direction.MAX, name: str | None = N
         workers=workers, timeout=timeout, name=_name(name), direction=direction,
         metric_key=metric_key or optimization_key, needs_metric=True, resume=resume, seed=None,
         options={"description": description, "local_logdir": local_logdir},
+        early_stopping=early_stopping, hooks=hooks,
     )  # fmt: skip
 
 
@@ -196,6 +228,7 @@ def random_search(*args: Any, direction: str = Direction.MAX, samples: int = 10,
                   engine: str | Engine | None = None, workers: int | None = None,
                   timeout: float | None = None, resume: str | None = None,
                   description: str | None = None, local_logdir: bool = False,
+                  early_stopping: Any = None, hooks: Any = (),
                   **kwargs: Any) -> ExperimentResult:  # fmt: skip
     """`samples` trials drawn uniformly from `search_dict` bounds (`[low, high]`, or a list of
     choices). Reproducible with `seed=`."""
@@ -208,6 +241,7 @@ def random_search(*args: Any, direction: str = Direction.MAX, samples: int = 10,
         engine=engine, workers=workers, timeout=timeout, name=_name(name), direction=direction,
         metric_key=metric_key or optimization_key, needs_metric=True, resume=resume, seed=seed,
         options={"description": description, "local_logdir": local_logdir, "samples": samples},
+        early_stopping=early_stopping, hooks=hooks,
     )  # fmt: skip
 
 
@@ -220,6 +254,7 @@ def differential_evolution(*args: Any, direction: str = Direction.MAX, generatio
                            workers: int | None = None, timeout: float | None = None,
                            resume: str | None = None, description: str | None = None,
                            local_logdir: bool = False, cleanup_generations: bool = False,
+                           early_stopping: Any = None, hooks: Any = (),
                            **kwargs: Any) -> ExperimentResult:  # fmt: skip
     """Asynchronous differential evolution over `search_dict` bounds: `population *
     generations` trials, a free worker getting a new candidate at once. Ints stay ints, a list
@@ -238,10 +273,37 @@ def differential_evolution(*args: Any, direction: str = Direction.MAX, generatio
         options={"description": description, "local_logdir": local_logdir,
                  "generations": generations, "population": searcher.population,
                  "mutation": mutation, "crossover": crossover},
+        early_stopping=early_stopping, hooks=hooks,
     )  # fmt: skip
 
 
 evolutionary_search = differential_evolution
+
+
+def optimize(fn: Callable[..., Any], search_dict: dict[str, Any], trials: int = 50,
+             optimizer: str = "auto", direction: str = Direction.MAX,
+             early_stopping: Any = None, seed: int | None = None, workers: int | None = None,
+             engine: str | Engine | None = None, timeout: float | None = None,
+             name: str | None = None, resume: str | None = None,
+             metric_key: str | None = None, spark: Any = None,
+             hooks: Any = ()) -> ExperimentResult:  # fmt: skip
+    """`trials` trials proposed by `optimizer` (any registered search: "tpe", "de", "random",
+    "grid", or "auto", the best one in benchmarks/search_quality.py), which learns from each
+    result as it arrives, with several trials at once. `search_dict` takes `[low, high]`, lists
+    of choices, `loguniform(...)`, `randint(...)` and `choice(...)`. `early_stopping="asha"` or
+    `"median"` (or a policy object) stops trials whose reported values fall behind. Unpacks as
+    `(best_dir, best_params, best_return_dict)`."""
+    check_count("trials", trials)
+    key, factory = registry.search_factory(optimizer)
+    direction = check_direction(direction)
+    seed = _seed(seed, resume)
+    searcher = factory(search_dict, trials, direction, seed)
+    return _run(
+        "optimize", fn, searcher, spark=spark, engine=engine, workers=workers, timeout=timeout,
+        name=_name(name), direction=direction, metric_key=metric_key, needs_metric=True,
+        resume=resume, seed=seed, options={"optimizer": key, "trials": trials},
+        early_stopping=early_stopping, hooks=hooks,
+    )  # fmt: skip
 
 
 def _positional(
@@ -291,9 +353,12 @@ def report(metric: Any, step: int | None = None, **more: Any) -> None:
     key = trial.trial_url
     step = _steps.get(key, -1) + 1 if step is None else int(step)
     _steps[key] = step
-    line = {"time": time.time(), "step": step, "metric": value, **plain_value(more)}
+    extras = plain_value(more)
+    line = {"time": time.time(), "step": step, "metric": value, **extras}
     loc = filesystem.resolve(trial.trial_url, project.current()).child(records.METRICS_FILE)
     filesystem.append_line(loc, json.dumps(records.json_safe(line)))
+    if trial.reporter is not None and trial.reporter.send(step, value, extras):
+        raise TrialStopped(step, value)  # the run's stopping policy ended this trial here
 
 
 def mirrored(*args: Any, **kwargs: Any) -> ExperimentResult:

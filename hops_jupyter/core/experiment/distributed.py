@@ -16,28 +16,19 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import cloudpickle
-
-from hops_jupyter.core import context, filesystem, project, util
+from hops_jupyter.core import filesystem, project, util
 from hops_jupyter.core.experiment import records
+from hops_jupyter.core.experiment.engines.barrier import read_cluster
 from hops_jupyter.core.experiment.engines.base import Engine
-from hops_jupyter.core.experiment.records import (
-    FAILED,
-    FINISHED,
-    KILLED,
-    ExperimentRecord,
-    TrialRecord,
-)
-from hops_jupyter.core.experiment.runner import (
-    ExperimentFailed,
-    ExperimentResult,
-    _start_tensorboard,
-)
-from hops_jupyter.core.experiment.trial import TrialTask, config_env, record_failure
+from hops_jupyter.core.experiment.engines.group import EngineGroup
+from hops_jupyter.core.experiment.records import FAILED, FINISHED, KILLED, TrialRecord
+from hops_jupyter.core.experiment.result import ExperimentResult
+from hops_jupyter.core.experiment.run import ExperimentRun, ExperimentSpec, RunHooks
+from hops_jupyter.core.experiment.search import FixedTrials
+from hops_jupyter.core.experiment.trial import TrialTask, record_failure
 from hops_jupyter.core.ports import free_ports
 
 SCOPE_HINT = (
@@ -111,21 +102,6 @@ def _check_count(name: str, value: Any, low: int) -> int:
     return value
 
 
-def _new_record(kind: str, fn: Callable[..., Any], roles: list[tuple[str, int]], engine: str,
-                name: str | None, cfg: project.Project) -> ExperimentRecord:  # fmt: skip
-    exp_id = records.new_experiment_id()
-    loc = records.experiments_dir(cfg).child(exp_id)
-    counts: dict[str, int] = {}
-    for role, _ in roles:
-        counts[role] = counts.get(role, 0) + 1
-    return ExperimentRecord(
-        id=exp_id, name=name or getattr(fn, "__name__", kind), kind=kind,
-        function=getattr(fn, "__qualname__", repr(fn)), direction=None, metric_key=None,
-        search_space={"cluster": counts}, engine=engine, workers=len(roles),
-        trials_total=len(roles), project=cfg.name, user=cfg.user, url=loc.url,
-    )  # fmt: skip
-
-
 def _driver_host(spark: Any) -> str:
     if spark is None:
         return "127.0.0.1"
@@ -133,118 +109,114 @@ def _driver_host(spark: Any) -> str:
     return conf.get("spark.driver.host", "127.0.0.1")
 
 
+class ClusterRun(ExperimentRun):
+    """A run whose trials are the processes of one training cluster: all start together, the
+    first failure stops the others, and the chief's end ends the run (servers, which never end
+    by themselves, are then stopped as finished). The chief's result is the run's result."""
+
+    def __init__(self, spec: ExperimentSpec, roles: list[tuple[str, int]], chief: tuple[str, int],
+                 serve: tuple[str, ...], on_spark: bool, local_cluster: dict[str, list[str]],
+                 tf_config: bool) -> None:  # fmt: skip
+        self.roles, self.serve, self.on_spark = roles, serve, on_spark
+        self.local_cluster, self.tf_config = local_cluster, tf_config
+        self.chief_id = records.trial_name({"role": chief[0], "index": chief[1]})
+        self.chief_done = False
+        super().__init__(spec)
+
+    def _check(self) -> None:
+        if not callable(self.spec.fn.fn):
+            raise TypeError(
+                f"The training function must be callable, got {type(self.spec.fn.fn).__name__}"
+            )
+
+    def _describe_space(self) -> dict[str, Any]:
+        counts: dict[str, int] = {}
+        for role, _ in self.roles:
+            counts[role] = counts.get(role, 0) + 1
+        return {"cluster": counts}
+
+    def _task(self, trial_id: str, params: dict[str, Any]) -> TrialTask:
+        role, index = params["role"], params["index"]
+        cluster = None
+        if self.tf_config and not (self.on_spark and role == "worker"):
+            # local roles of a Spark run learn the workers' addresses once the stage is up
+            cluster = read_cluster(self.record.url, 120) if self.on_spark else self.local_cluster
+        config = {"cluster": cluster, "task": {"type": role, "index": index}} if cluster else None
+        return super()._task(trial_id, {"role": role, "index": index, "tf_config": config})
+
+    def _trial_ended(self, trial: TrialRecord) -> None:
+        super()._trial_ended(trial)
+        if trial.status != FINISHED:
+            self._stop_all(lambda task: record_failure(
+                task, "Stopped", f"Stopped because {trial.id} failed", KILLED))  # fmt: skip
+            return
+        self.chief_done = self.chief_done or trial.id == self.chief_id
+        running = self.engine.running()
+        if self.chief_done and running and all(t.params["role"] in self.serve for t in running):
+            self._stop_all(_finished_server)
+
+    def _stop_all(self, write: Any) -> None:
+        self.exhausted = True
+        for task in self.engine.cancel_all():
+            super()._trial_ended(write(task))
+
+    def _final_status(self) -> str:
+        chief = self.trials.get(self.chief_id)
+        return FINISHED if chief is not None and chief.status == FINISHED else FAILED
+
+    def _summarize(self) -> None:
+        record, trials = self.record, self.trials.values()
+        record.trials_done = len(self.trials)
+        record.trials_failed = sum(t.status == FAILED for t in trials)
+        chief = self.trials.get(self.chief_id)
+        if chief is not None:
+            record.best_trial, record.best_metric, record.best_params = chief.id, chief.metric, None
+
+    def _failure_message(self) -> str:
+        first = next((t for t in self.trials.values() if t.status == FAILED), None)
+        detail = (
+            f"\n\n{first.id} failed:\n{first.error['traceback'] or first.error['message']}"
+            if first and first.error
+            else ""
+        )
+        return f"Distributed run {self.record.id} failed; records are in {self.record.url}{detail}"
+
+
 def run_cluster(kind: str, fn: Callable[[], Any], roles: list[tuple[str, int]], chief: tuple[str, int],
                 serve: tuple[str, ...], name: str | None, *, spark: Any = None, timeout: float | None = None,
-                tf_config: bool = True) -> ExperimentResult:  # fmt: skip
+                tf_config: bool = True, hooks: Sequence[RunHooks] = (),
+                options: dict[str, Any] | None = None) -> ExperimentResult:  # fmt: skip
     """Start one trial per role at once and run them to the chief's end (or the first failure).
     Without Spark every role is a local worker process; with Spark the workers are one barrier
     stage of Spark tasks and the chief and parameter servers run beside the driver."""
     if not callable(fn):
         raise TypeError(f"The training function must be callable, got {type(fn).__name__}")
-    cfg = project.current()
     on_spark = [r for r in roles if spark is not None and r[0] == "worker"]
     local = [r for r in roles if r not in on_spark]
-    engines: list[Engine] = []
-    record = _new_record(kind, fn, roles, "spark" if on_spark else "local", name, cfg)
-    loc = filesystem.resolve(record.url, cfg)
-    data = cloudpickle.dumps(RoleRunner(fn, serve, guard=tf_config))
     host = _driver_host(spark)
     local_cluster = cluster_spec(local, [f"{host}:{p}" for p in free_ports(len(local))])
-    env = config_env(cfg)
-
-    def task(role: str, index: int, cluster: dict[str, list[str]] | None) -> TrialTask:
-        trial_id = records.trial_name({"role": role, "index": index})
-        config = {"cluster": cluster, "task": {"type": role, "index": index}} if cluster else None
-        return TrialTask(record.id, trial_id, f"{record.url}/{trial_id}",
-                         {"role": role, "index": index, "tf_config": config}, f"{record.id}-fn", data, env=env)  # fmt: skip
-
+    engines: list[Engine] = []
+    experiment_url = records.experiments_dir().url  # the barrier tasks learn the id below
     if on_spark:  # checked before anything is written: too few slots is a clear error
-        from hops_jupyter.core.experiment.engines.barrier import SparkBarrierEngine, read_cluster
+        from hops_jupyter.core.experiment.engines.barrier import SparkBarrierEngine
 
-        engines.append(
-            SparkBarrierEngine(spark, len(on_spark), "worker", local_cluster, record.url, timeout)
-        )
+        engines.append(SparkBarrierEngine(spark, len(on_spark), "worker", local_cluster,
+                                          experiment_url, timeout))  # fmt: skip
     if local:
         from hops_jupyter.core.experiment.engines.local import LocalEngine
 
         engines.append(LocalEngine(len(local), timeout=timeout))
-    loc.fs.create_dir(loc.path, recursive=True)
-    records.write_experiment(loc, record)
-    if cfg.tensorboard:
-        _start_tensorboard(record, loc)
-    context.experiment_started(record.id)
-    chief_id = records.trial_name({"role": chief[0], "index": chief[1]})
-    start = time.monotonic()
-    trials: dict[str, TrialRecord] = {}
-    try:
-        for role, index in on_spark:
-            engines[0].submit(task(role, index, None))
-        if local:
-            cluster = read_cluster(record.url, 120) if on_spark else local_cluster
-            for role, index in local:
-                engines[-1].submit(task(role, index, cluster if tf_config else None))
-        _supervise(engines, trials, chief_id, serve)
-    except BaseException:
-        for engine in engines:
-            for stopped in engine.cancel_all():
-                trials[stopped.trial_id] = record_failure(
-                    stopped, "Stopped", "Stopped: the run was interrupted", KILLED
-                )
-        raise
-    finally:
-        for engine in engines:
-            engine.close()
-        chief_record = trials.get(chief_id)
-        record.status = FINISHED if chief_record and chief_record.status == FINISHED else FAILED
-        record.finished, record.duration_s = records.now(), round(time.monotonic() - start, 3)
-        record.trials_done = len(trials)
-        record.trials_failed = sum(t.status == FAILED for t in trials.values())
-        if chief_record is not None:
-            record.best_trial, record.best_metric, record.best_params = (
-                chief_id,
-                chief_record.metric,
-                None,
-            )
-        records.write_experiment(loc, record)
-    record.trials = records.read_trials(loc)
-    result = ExperimentResult(record)
-    if record.status == FAILED:
-        first = next((t for t in trials.values() if t.status == FAILED), None)
-        detail = (
-            f"\n\n{first.id} failed:\n{first.error['traceback'] or first.error['message']}"
-            if first
-            else ""
-        )
-        raise ExperimentFailed(
-            f"Distributed run {record.id} failed; records are in {record.url}{detail}", result
-        )
-    return result
-
-
-def _cancel(engines: list[Engine]) -> list[TrialTask]:
-    return [task for engine in engines for task in engine.cancel_all()]
-
-
-def _supervise(engines: list[Engine], trials: dict[str, TrialRecord], chief_id: str,
-               serve: tuple[str, ...]) -> None:  # fmt: skip
-    """Wait for the processes. The first failure stops all the others; once the chief is done
-    the servers (which never end by themselves) are stopped, workers finish on their own."""
-    chief_done = False
-    while any(engine.running() for engine in engines):
-        for engine in engines:
-            for done in engine.wait(timeout=0.5 / len(engines)):
-                trials[done.id] = done
-                if done.status != FINISHED:
-                    for task in _cancel(engines):
-                        trials[task.trial_id] = record_failure(
-                            task, "Stopped", f"Stopped because {done.id} failed", KILLED
-                        )
-                    return
-                chief_done = chief_done or done.id == chief_id
-        running = [t for engine in engines for t in engine.running()]
-        if chief_done and running and all(t.params["role"] in serve for t in running):
-            for task in _cancel(engines):
-                trials[task.trial_id] = _finished_server(task)
+    route = lambda task: engines[0] if on_spark and task.params["role"] == "worker" else engines[-1]  # noqa: E731
+    spec = ExperimentSpec(
+        kind=kind, fn=RoleRunner(fn, serve, guard=tf_config), searcher=FixedTrials(
+            {"role": [r for r, _ in on_spark + local], "index": [i for _, i in on_spark + local]}),
+        engine=EngineGroup(engines, route), name=name or getattr(fn, "__name__", kind),
+        options=options or {}, hooks=hooks,
+    )  # fmt: skip
+    run = ClusterRun(spec, roles, chief, serve, bool(on_spark), local_cluster, tf_config)
+    if on_spark:
+        engines[0].experiment_url = run.record.url
+    return run.run()
 
 
 def _finished_server(task: TrialTask) -> TrialRecord:

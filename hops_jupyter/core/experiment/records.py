@@ -9,6 +9,7 @@ metrics are appended one line at a time, so readers never see half a record.
 from __future__ import annotations
 
 import datetime
+import enum
 import hashlib
 import json
 import math
@@ -28,7 +29,22 @@ TRIAL_FILE = "trial.json"
 METRICS_FILE = "metrics.jsonl"
 SINGLE_RUN = "run"
 
-PENDING, RUNNING, FINISHED, FAILED, KILLED = "PENDING", "RUNNING", "FINISHED", "FAILED", "KILLED"
+
+class TrialStatus(enum.StrEnum):
+    """The one status vocabulary of trials and experiments: records, widgets, server and panel
+    all use these names (a StrEnum, so records hold the plain strings)."""
+
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    EARLY_STOPPED = "EARLY_STOPPED"  # a stopping policy ended it; its metric is its last report
+    KILLED = "KILLED"  # stopped by the user or by the end of its experiment
+
+
+PENDING, RUNNING, FINISHED = TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.FINISHED
+FAILED, EARLY_STOPPED, KILLED = TrialStatus.FAILED, TrialStatus.EARLY_STOPPED, TrialStatus.KILLED
+ENDED = frozenset({FINISHED, FAILED, EARLY_STOPPED, KILLED})
 _ID_RE = re.compile(r"^\d{8}T\d{9}-[0-9a-f]{4}$")
 
 
@@ -77,6 +93,7 @@ class TrialRecord:
     started: str | None = None
     finished: str | None = None
     duration_s: float | None = None
+    stopped_step: int | None = None  # EARLY_STOPPED: the step at which it was stopped
     latest: dict[str, Any] | None = None  # last line of metrics.jsonl, filled in on read
 
     def to_json(self) -> dict[str, Any]:

@@ -21,7 +21,14 @@ from typing import Any
 
 from hops_jupyter.core import context, filesystem, project
 from hops_jupyter.core.experiment import records
-from hops_jupyter.core.experiment.records import FAILED, FINISHED, RUNNING, TrialRecord
+from hops_jupyter.core.experiment.records import (
+    EARLY_STOPPED,
+    FAILED,
+    FINISHED,
+    RUNNING,
+    TrialRecord,
+)
+from hops_jupyter.core.experiment.reports import ReportAddress, ReportClient, TrialStopped
 from hops_jupyter.core.filesystem import Location
 
 # Configuration a trial needs to find the same project as the driver, wherever it runs.
@@ -52,6 +59,7 @@ class TrialTask:
     metric_key: str | None = None
     needs_metric: bool = False
     env: dict[str, str] = field(default_factory=dict)
+    reporter: ReportAddress | None = None  # the driver's report server
 
 
 class TrialValueError(ValueError):
@@ -197,7 +205,10 @@ def run_trial(task: TrialTask, load_fn: Callable[[], Callable[..., Any]]) -> Tri
     loc.fs.create_dir(loc.path, recursive=True)
     record = TrialRecord(task.trial_id, task.params, status=RUNNING, started=records.now())
     records.write_trial(loc, record)
-    ctx = context.TrialContext(task.experiment_id, task.trial_id, loc.url, dict(task.params))
+    client = ReportClient(task.reporter, task.trial_id) if task.reporter else None
+    ctx = context.TrialContext(
+        task.experiment_id, task.trial_id, loc.url, dict(task.params), reporter=client
+    )
     workdir = tempfile.mkdtemp(prefix="hops-trial-")
     start = time.monotonic()
     old_cwd = os.getcwd()
@@ -212,11 +223,15 @@ def run_trial(task: TrialTask, load_fn: Callable[[], Callable[..., Any]]) -> Tri
         record.metric, returned = interpret(value, task.metric_key, task.needs_metric)
         record.returned = upload_files(returned, loc, workdir)
         record.status = FINISHED
+    except TrialStopped as stop:  # the stopping policy ended it at this step
+        record.status, record.metric, record.stopped_step = EARLY_STOPPED, stop.value, stop.step
     except (Exception, SystemExit) as err:
         record.status = FAILED
         record.error = error_info(err)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+        if client is not None:
+            client.close()
     record.finished = records.now()
     record.duration_s = round(time.monotonic() - start, 6)
     records.write_trial(loc, record)

@@ -21,7 +21,7 @@ import cloudpickle
 from hops_jupyter.core import filesystem, project, util
 from hops_jupyter.core.experiment import records
 from hops_jupyter.core.experiment.engines.base import Engine, check_timeout
-from hops_jupyter.core.experiment.engines.spark import spark_context
+from hops_jupyter.core.experiment.engines.spark import driver_host, spark_context
 from hops_jupyter.core.experiment.records import FAILED, FINISHED, KILLED, TrialRecord
 from hops_jupyter.core.experiment.trial import TrialTask, record_failure, run_trial
 from hops_jupyter.core.ports import free_ports
@@ -65,6 +65,7 @@ class SparkBarrierEngine(Engine):
                 f"{slots} (spark.master / spark.executor.instances)"
             )
         self.sc = spark_context(spark)
+        self.report_host = driver_host(self.sc)
         self.slots, self.role, self.cluster = count, role, cluster
         self.experiment_url, self.timeout = experiment_url, check_timeout(timeout)
         self._tasks: list[TrialTask] = []
@@ -139,6 +140,13 @@ class SparkBarrierEngine(Engine):
                     )
                 )
         return out
+
+    def cancel(self, trial_id: str) -> TrialTask | None:
+        """A gang lives and dies together: cancelling one of its tasks cancels the stage."""
+        task = next((t for t in self.running() if t.trial_id == trial_id), None)
+        if task is not None:
+            self.cancel_all()
+        return task
 
     def cancel_all(self) -> list[TrialTask]:
         stopped = self.running()

@@ -1,5 +1,6 @@
 """What an engine does: run trials somewhere, report them as they finish. Engines know nothing
-of search; the runner feeds them trials and reads results."""
+of search; the run loop (experiment/run.py) feeds them trials and reads results. A new engine is
+one file with an Engine subclass plus a line in experiment/registry.py."""
 
 from __future__ import annotations
 
@@ -30,6 +31,8 @@ class Engine(ABC):
 
     name: str = "engine"
     slots: int = 1
+    # Where the driver's report server listens so that this engine's trials reach it.
+    report_host: str = "127.0.0.1"
 
     @abstractmethod
     def submit(self, task: TrialTask) -> None:
@@ -43,6 +46,11 @@ class Engine(ABC):
     @abstractmethod
     def running(self) -> list[TrialTask]:
         """Trials submitted and not yet returned by wait()."""
+
+    @abstractmethod
+    def cancel(self, trial_id: str) -> TrialTask | None:
+        """Stop one running trial now; its task, or None when it was not running. The caller
+        writes its record."""
 
     @abstractmethod
     def cancel_all(self) -> list[TrialTask]:

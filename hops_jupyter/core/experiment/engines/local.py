@@ -146,6 +146,14 @@ class LocalEngine(Engine):
             self._retire(worker)
         return done
 
+    def cancel(self, trial_id: str) -> TrialTask | None:
+        worker = next((w for w in self._workers if w.task and w.task.trial_id == trial_id), None)
+        if worker is None:
+            return None
+        task = worker.task
+        self._retire(worker)
+        return task
+
     def cancel_all(self) -> list[TrialTask]:
         stopped = self.running()
         for worker in list(self._workers):

@@ -41,6 +41,11 @@ def spark_context(spark: Any) -> Any:
     return sc
 
 
+def driver_host(sc: Any) -> str:
+    """The address executors reach the driver at (its report server listens there)."""
+    return sc.getConf().get("spark.driver.host", "127.0.0.1")
+
+
 def active_session() -> Any:
     """The active SparkSession, or a clear error saying how to get one."""
     try:
@@ -83,6 +88,7 @@ class SparkEngine(Engine):
     ) -> None:
         spark = spark if spark is not None else active_session()
         self.sc = spark_context(spark)
+        self.report_host = driver_host(self.sc)
         self.slots = check_slots(workers if workers is not None else util.num_executors(spark))
         self.timeout = check_timeout(timeout)
         self._pool = concurrent.futures.ThreadPoolExecutor(
@@ -146,6 +152,14 @@ class SparkEngine(Engine):
                         )
                     )
         return out
+
+    def cancel(self, trial_id: str) -> TrialTask | None:
+        for future, (task, _, group) in list(self._jobs.items()):
+            if task.trial_id == trial_id:
+                self.sc.cancelJobGroup(group)
+                del self._jobs[future]
+                return task
+        return None
 
     def cancel_all(self) -> list[TrialTask]:
         stopped = []

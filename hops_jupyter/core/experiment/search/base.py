@@ -9,6 +9,13 @@ from typing import Any
 DIRECTIONS = ("max", "min")
 
 
+def check_count(name: str, value: Any) -> int:
+    """A positive integer, or a clear error naming the value."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
 def check_direction(direction: Any) -> str:
     """Normalize 'max'/'min' (any case, or Direction.MAX/MIN); refuse anything else by name."""
     value = str(getattr(direction, "value", direction)).lower()
@@ -22,7 +29,8 @@ class Searcher(ABC):
 
     `ask()` returns a dict of hyperparameters, or None when the search has proposed all it
     will. `tell(params, value)` reports a finished trial; value None means it failed and counts
-    as the worst possible result. Several asks may be outstanding at once.
+    as the worst possible result. Several asks may be outstanding at once. A new algorithm is
+    one file with a subclass and one line in `experiment/registry.py`.
     """
 
     def __init__(self, direction: str = "max", seed: int | None = None) -> None:
@@ -37,8 +45,11 @@ class Searcher(ABC):
     @abstractmethod
     def ask(self) -> dict[str, Any] | None: ...
 
-    def tell(self, params: dict[str, Any], value: float | None) -> None:  # noqa: B027
-        """Default: the search does not learn (grid, random, fixed lists)."""
+    def tell(  # noqa: B027 - optional hook, do-nothing default
+        self, params: dict[str, Any], value: float | None, stopped_step: int | None = None
+    ) -> None:
+        """Default: the search does not learn (grid, random, fixed lists). `stopped_step` is
+        set when a stopping policy ended the trial there; `value` is then its last report."""
 
     def loss(self, value: float | None) -> float:
         """The value as something to minimize; failures are worst."""

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from hops_jupyter.core.experiment.search.base import Searcher
+from hops_jupyter.core.experiment.search.base import Searcher, check_count
 from hops_jupyter.core.experiment.search.space import parse_bounds
 
 
@@ -40,6 +40,7 @@ class DifferentialEvolution(Searcher):
         mutation: float | tuple[float, float] = (0.5, 1.0),
         crossover: float = 0.7,
         seed: int | None = None,
+        trials: int | None = None,
     ) -> None:
         super().__init__(direction, seed)
         self.dims = parse_bounds(search_dict)
@@ -58,6 +59,8 @@ class DifferentialEvolution(Searcher):
         _check("crossover", crossover, 0.0, 1.0)
         self.population = int(population)
         self.generations = int(generations)
+        # optimize(trials=N) caps the evaluations at N (the last generation may be partial)
+        self._cap = None if trials is None else check_count("trials", trials)
         self.mutation = mutation
         self.crossover = float(crossover)
         self._rng = np.random.default_rng(seed)
@@ -69,7 +72,8 @@ class DifferentialEvolution(Searcher):
 
     @property
     def total(self) -> int:
-        return self.population * self.generations
+        full = self.population * self.generations
+        return full if self._cap is None else min(full, self._cap)
 
     def _latin_hypercube(self, n: int, d: int) -> np.ndarray:
         cells = np.stack([self._rng.permutation(n) for _ in range(d)], axis=1)
@@ -114,7 +118,8 @@ class DifferentialEvolution(Searcher):
         self._pending.setdefault(repr(params), []).append((target, u))
         return params
 
-    def tell(self, params: dict[str, Any], value: float | None) -> None:
+    def tell(self, params: dict[str, Any], value: float | None,
+             stopped_step: int | None = None) -> None:  # fmt: skip
         queue = self._pending.get(repr(params))
         if not queue:
             return

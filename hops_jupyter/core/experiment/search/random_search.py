@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from hops_jupyter.core.experiment.search.base import Searcher
+from hops_jupyter.core.experiment.search.base import Searcher, check_count
 from hops_jupyter.core.experiment.search.space import parse_bounds
 
 
@@ -22,8 +22,7 @@ class RandomSearch(Searcher):
         seed: int | None = None,
     ) -> None:
         super().__init__(direction, seed)
-        if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
-            raise ValueError(f"samples must be a positive integer, got {samples!r}")
+        check_count("samples", samples)
         self.dims = parse_bounds(search_dict)
         self.samples = samples
         self._rng = np.random.default_rng(seed)

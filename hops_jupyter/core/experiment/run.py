@@ -1,0 +1,419 @@
+"""The one run loop: an `ExperimentRun` owns an experiment from validation to its final record.
+
+    ask -> submit -> wait -> (reports -> stopping policy -> cancel) -> tell -> ... -> finish
+
+It validates before anything is written, writes the record, starts the report server and the
+TensorBoard, then loops in named phases (`_launch`, `_collect`, `_enforce_stops`) until the
+search is exhausted and no trial runs, and finishes (summary, status, error) in one place.
+UI layers follow a run through `RunHooks` passed in; a failing hook is logged and never leaves
+the record RUNNING. Distributed runs are a subclass (`distributed.ClusterRun`), not a second
+loop. No state outlives a run: two runs can go one after the other, or at once from two threads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import cloudpickle
+
+from hops_jupyter.core import filesystem, project
+from hops_jupyter.core.experiment import records
+from hops_jupyter.core.experiment.engines.base import Engine
+from hops_jupyter.core.experiment.records import (
+    EARLY_STOPPED,
+    ENDED,
+    FAILED,
+    FINISHED,
+    KILLED,
+    ExperimentRecord,
+    TrialRecord,
+)
+from hops_jupyter.core.experiment.reports import Report, ReportServer
+from hops_jupyter.core.experiment.result import ExperimentFailed, ExperimentResult
+from hops_jupyter.core.experiment.search import Searcher
+from hops_jupyter.core.experiment.stopping import StoppingPolicy
+from hops_jupyter.core.experiment.trial import TrialTask, config_env, record_failure
+
+log = logging.getLogger(__name__)
+
+# A trial told to stop that has not ended this long after (it does not call report() again,
+# or it catches everything) is killed by its engine.
+STOP_GRACE_S = 0.5
+# How long one wait for engine events lasts; reports are answered at once regardless.
+WAIT_S = 0.2
+
+
+class RunHooks:
+    """Optional callbacks for views that follow a run (widgets, magics); all do nothing by
+    default. They run on the run's thread: keep them short."""
+
+    def on_started(self, record: ExperimentRecord) -> None:
+        """The record is written and trials are about to start."""
+
+    def on_report(self, record: ExperimentRecord, report: Report) -> None:
+        """A running trial reported a value."""
+
+    def on_trial_end(self, record: ExperimentRecord, trial: TrialRecord) -> None:
+        """A trial ended (any status); the record's summary is up to date."""
+
+    def on_finished(self, record: ExperimentRecord) -> None:
+        """The final record is written (FINISHED, FAILED or KILLED)."""
+
+
+@dataclass
+class ExperimentSpec:
+    """What the public API collected from the user for one experiment."""
+
+    kind: str
+    fn: Callable[..., Any]
+    searcher: Searcher
+    engine: Engine
+    name: str | None = None
+    direction: str | None = None
+    metric_key: str | None = None
+    needs_metric: bool = False
+    resume: str | None = None
+    seed: int | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    stopper: StoppingPolicy | None = None
+    hooks: Sequence[RunHooks] = ()
+
+
+def check_signature(fn: Callable[..., Any], names: list[str]) -> None:
+    """Refuse a function whose parameters don't match the hyperparameter names, saying which."""
+    if not callable(fn):
+        raise TypeError(f"The training function must be callable, got {type(fn).__name__}")
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return
+    kinds = inspect.Parameter
+    takes_kwargs = any(p.kind == kinds.VAR_KEYWORD for p in params.values())
+    named = {
+        n for n, p in params.items() if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)
+    }
+    unknown = [n for n in names if n not in named and not takes_kwargs]
+    missing = [
+        n
+        for n, p in params.items()
+        if n in named and p.default is inspect.Parameter.empty and n not in names
+    ]
+    if unknown or missing:
+        problems = []
+        if unknown:
+            problems.append(f"it has no parameter for {unknown}")
+        if missing:
+            problems.append(f"nothing gives a value for its parameter(s) {missing}")
+        fname = getattr(fn, "__name__", repr(fn))
+        raise ValueError(
+            f"Function {fname}({', '.join(params)}) does not match the hyperparameters "
+            f"{names}: {'; '.join(problems)}"
+        )
+
+
+def pickle_function(fn: Callable[..., Any]) -> tuple[str, bytes]:
+    """(a key, the cloudpickled function); what the notebook function drags along must pickle."""
+    try:
+        data = cloudpickle.dumps(fn)
+    except Exception as err:
+        raise TypeError(
+            f"Cannot send {getattr(fn, '__name__', fn)!r} to the workers: {err}. Everything the "
+            "function uses from the notebook must be picklable (open files, locks, sessions are not)"
+        ) from err
+    return hashlib.sha1(data).hexdigest(), data
+
+
+def trial_value(trial: TrialRecord) -> float | None:
+    """What the search learns from an ended trial: its metric if it finished or was stopped
+    early (then its last report), None (the worst) otherwise."""
+    if trial.status in (FINISHED, EARLY_STOPPED) and isinstance(trial.metric, (int, float)):
+        return float(trial.metric)
+    return None
+
+
+def _better(metric: float, best: float | None, direction: str) -> bool:
+    if best is None:
+        return True
+    return metric > best if direction == "max" else metric < best
+
+
+def _space(searcher: Searcher) -> dict[str, Any]:
+    return json.loads(json.dumps(searcher.describe(), default=str))
+
+
+class ExperimentRun:
+    """One experiment: `ExperimentRun(spec).run()` returns its result or raises
+    ExperimentFailed (every trial failed) or the interrupt that stopped it."""
+
+    def __init__(self, spec: ExperimentSpec) -> None:
+        self.spec, self.engine, self.search = spec, spec.engine, spec.searcher
+        self.cfg = project.current()
+        self._check()  # everything is validated before anything is written
+        self.fn_key, self.fn_bytes = pickle_function(spec.fn)
+        self.record, self.known = self._new_record()
+        self.loc = filesystem.resolve(self.record.url, self.cfg)
+        self.trials: dict[str, TrialRecord] = dict(self.known)
+        self.inflight: dict[str, TrialTask] = {}
+        self.parked: dict[str, list[dict[str, Any]]] = {}  # duplicate proposals in flight
+        self.exhausted = False
+        self.stopping: dict[str, tuple[float, Report]] = {}  # told to stop: since, last report
+        self.server: ReportServer | None = None
+        self._policy_lock = threading.Lock()  # the report server's threads use the policy too
+        self.env = config_env(self.cfg)
+        self._start = time.monotonic()
+
+    # --- set-up --------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        check_signature(self.spec.fn, list(self.search.describe()))
+
+    def _describe_space(self) -> dict[str, Any]:
+        return _space(self.search)
+
+    def _new_record(self) -> tuple[ExperimentRecord, dict[str, TrialRecord]]:
+        spec = self.spec
+        if spec.resume:
+            old = records.read_experiment(records.experiment_dir(spec.resume, self.cfg))
+            space = self._describe_space()
+            if old.kind != spec.kind or old.search_space != space:
+                raise ValueError(
+                    f"Cannot resume {spec.resume!r}: it was a {old.kind} over {old.search_space}, "
+                    f"this call is a {spec.kind} over {space}"
+                )
+            known = {t.id: t for t in old.trials if t.status in (FINISHED, EARLY_STOPPED)}
+            old.status, old.finished, old.duration_s = records.RUNNING, None, None
+            old.trials = []
+            return old, known
+        exp_id = records.new_experiment_id()
+        options = dict(spec.options)
+        if spec.stopper is not None:
+            options["early_stopping"] = spec.stopper.describe()
+        record = ExperimentRecord(
+            id=exp_id, name=spec.name or getattr(spec.fn, "__name__", "experiment"),
+            kind=spec.kind, function=getattr(spec.fn, "__qualname__", repr(spec.fn)),
+            direction=spec.direction, metric_key=spec.metric_key,
+            search_space=self._describe_space(), engine=self.engine.name,
+            workers=self.engine.slots, trials_total=self.search.total, seed=spec.seed,
+            options=options, project=self.cfg.name, user=self.cfg.user,
+            url=records.experiments_dir(self.cfg).child(exp_id).url,
+        )  # fmt: skip
+        return record, {}
+
+    def _begin(self) -> None:
+        self.loc.fs.create_dir(self.loc.path, recursive=True)
+        self._write()
+        self.server = ReportServer(self._decide, getattr(self.engine, "report_host", "127.0.0.1"))
+        if self.cfg.tensorboard:
+            self._start_tensorboard()
+        self._hook("on_started", self.record)
+
+    def _start_tensorboard(self) -> None:
+        """Every experiment starts its TensorBoard as it begins (launched, not waited for)."""
+        from hops_jupyter.core import tensorboard
+
+        loc = self.loc
+        try:
+            tensorboard.start(self.record.id, loc.path if loc.scheme == "file" else loc.url,
+                              wait=False)  # fmt: skip
+        except (OSError, ImportError) as err:  # TensorBoard is a convenience: never fail the run
+            print(f"hops: could not start TensorBoard for {self.record.id}: {err}")
+
+    # --- the loop ------------------------------------------------------------------------
+
+    def run(self) -> ExperimentResult:
+        """Run to the end; the record is final whatever happens (interrupt included)."""
+        self._begin()
+        try:
+            while self._step():
+                pass
+        except BaseException as err:
+            self._abort(err)
+            raise
+        finally:
+            self._close()
+        self._finish(self._final_status())
+        return self._result()
+
+    def _step(self) -> bool:
+        """One turn: fill free slots, collect what happened, stop what the policy stopped.
+        False once the search is exhausted and nothing runs."""
+        self._launch()
+        if not self.inflight:
+            return False
+        self._collect(self.engine.wait(timeout=WAIT_S))
+        self._enforce_stops()
+        return True
+
+    def _launch(self) -> None:
+        while not self.exhausted and len(self.inflight) < self.engine.slots:
+            params = self.search.ask()
+            if params is None:
+                self.exhausted = True
+                return
+            trial_id = records.trial_name(params)
+            if trial_id in self.known:  # resumed, or the search proposed a finished point again
+                old = self.known[trial_id]
+                self.search.tell(params, trial_value(old), old.stopped_step)
+                continue
+            if trial_id in self.inflight:  # the same point already runs: share its result
+                self.parked.setdefault(trial_id, []).append(params)
+                continue
+            task = self._task(trial_id, params)
+            self.engine.submit(task)
+            self.inflight[trial_id] = task
+
+    def _task(self, trial_id: str, params: dict[str, Any]) -> TrialTask:
+        spec = self.spec
+        return TrialTask(
+            self.record.id, trial_id, f"{self.record.url}/{trial_id}", params, self.fn_key,
+            self.fn_bytes, spec.metric_key, spec.needs_metric, self.env,
+            reporter=self.server.address if self.server else None,
+        )  # fmt: skip
+
+    def _collect(self, ended: list[TrialRecord]) -> None:
+        if self.server is not None:
+            for report in self.server.drain():
+                if report.trial_id in self.server.stop_requested:
+                    self.stopping.setdefault(report.trial_id, (time.monotonic(), report))
+                self._hook("on_report", self.record, report)
+        for trial in ended:
+            self._trial_ended(trial)
+
+    def _decide(self, report: Report) -> bool:
+        """Called by the report server for every report: should this trial stop now?"""
+        stopper = self.spec.stopper
+        if stopper is None or report.trial_id not in self.inflight:
+            return False
+        loss = self.search.loss(report.value)
+        with self._policy_lock:
+            return stopper.report(report.trial_id, report.step, loss)
+
+    def _enforce_stops(self) -> None:
+        """Kill a trial that was told to stop and did not, STOP_GRACE_S after the decision."""
+        now = time.monotonic()
+        for trial_id, (since, report) in list(self.stopping.items()):
+            if trial_id not in self.inflight:
+                del self.stopping[trial_id]
+            elif now - since >= STOP_GRACE_S:
+                task = self.engine.cancel(trial_id)
+                del self.stopping[trial_id]
+                if task is not None:
+                    self._trial_ended(self._stopped_record(task, report))
+
+    def _stopped_record(self, task: TrialTask, report: Report) -> TrialRecord:
+        trial = record_failure(task, "EarlyStopped", f"Stopped early at step {report.step}",
+                               EARLY_STOPPED)  # fmt: skip
+        trial.error, trial.metric, trial.stopped_step = None, report.value, report.step
+        records.write_trial(filesystem.resolve(task.trial_url, self.cfg), trial)
+        return trial
+
+    def _trial_ended(self, trial: TrialRecord) -> None:
+        task = self.inflight.pop(trial.id, None)
+        if task is None:  # already accounted for (cancelled, then reported by the engine)
+            return
+        self.trials[trial.id] = trial
+        value = trial_value(trial)
+        stopped = trial.stopped_step if trial.status == EARLY_STOPPED else None
+        for params in [task.params, *self.parked.pop(trial.id, [])]:
+            self.search.tell(params, value, stopped)
+        if self.spec.stopper is not None:
+            with self._policy_lock:
+                self.spec.stopper.trial_ended(trial.id)
+        if trial.status in (FINISHED, EARLY_STOPPED):
+            self.known[trial.id] = trial
+        self._summarize()
+        self._write()
+        self._hook("on_trial_end", self.record, trial)
+
+    # --- the end -------------------------------------------------------------------------
+
+    def _abort(self, err: BaseException) -> None:
+        """Interrupted or broken: stop every running trial and write the final record."""
+        killed = isinstance(err, KeyboardInterrupt)
+        message = "Stopped by the user" if killed else f"Stopped: the experiment failed ({err!r})"
+        for task in self.engine.cancel_all():
+            if self.inflight.pop(task.trial_id, None) is not None:
+                self.trials[task.trial_id] = record_failure(
+                    task, "KeyboardInterrupt" if killed else "Stopped", message, KILLED
+                )
+        self._finish(KILLED if killed else FAILED)
+
+    def _close(self) -> None:
+        self.engine.close()
+        if self.server is not None:
+            self.server.close()
+
+    def _final_status(self) -> str:
+        ok = any(t.status in (FINISHED, EARLY_STOPPED) for t in self.trials.values())
+        return FINISHED if ok else FAILED
+
+    def _summarize(self) -> None:
+        record, trials = self.record, self.trials.values()
+        done = [t for t in trials if t.status in ENDED]
+        record.trials_done = len(done)
+        record.trials_failed = sum(t.status == FAILED for t in done)
+        best: TrialRecord | None = None
+        direction = record.direction or "max"
+        for trial in done:
+            metric = trial.metric
+            if trial.status != FINISHED or not isinstance(metric, (int, float)):
+                continue
+            if math.isfinite(metric) and _better(metric, best.metric if best else None, direction):
+                best = trial
+        if best is None and record.kind == "launch":
+            best = next((t for t in done if t.status == FINISHED), None)
+        if best is not None:
+            record.best_trial, record.best_metric = best.id, best.metric
+            record.best_params = best.params
+
+    def _finish(self, status: str) -> None:
+        record = self.record
+        record.status = status
+        record.finished = records.now()
+        record.duration_s = round(time.monotonic() - self._start, 3)
+        self._summarize()
+        self._write()
+        self._hook("on_finished", record)
+
+    def _write(self) -> None:
+        records.write_experiment(self.loc, self.record)
+
+    def _hook(self, name: str, *args: Any) -> None:
+        for hooks in self.spec.hooks:
+            try:
+                getattr(hooks, name)(*args)
+            except Exception:  # a view's bug must not break, or hang, the experiment
+                log.exception("hops: the %s hook of %r failed", name, hooks)
+
+    def _failure_message(self) -> str:
+        first = next((t for t in self.record.trials if t.error), None)
+        detail = (
+            f"\n\nFirst failure ({first.id}):\n{first.error['traceback'] or first.error['message']}"
+            if first
+            else ""
+        )
+        return (
+            f"All {len(self.record.trials)} trial(s) of experiment {self.record.id} failed; "
+            f"records are in {self.record.url}{detail}"
+        )
+
+    def _result(self) -> ExperimentResult:
+        self.record.trials = records.read_trials(self.loc)
+        result = ExperimentResult(self.record)
+        if self.record.status == FAILED:
+            raise ExperimentFailed(self._failure_message(), result)
+        return result
+
+
+def run(spec: ExperimentSpec) -> ExperimentResult:
+    """Run one experiment (see ExperimentRun)."""
+    return ExperimentRun(spec).run()
