@@ -182,3 +182,36 @@ def test_tensorboard_in_a_terminal_prints_the_url(ip, capsys, hops_home):
         assert "not an experiment folder" in capsys.readouterr().err
     finally:
         tensorboard.stop(exp_id)
+
+
+def test_experiment_optimize_with_log_ranges_and_early_stopping(ip):
+    run(ip, "%%experiment --optimize lr=1e-4:1e-1:log units=8:64:log act=relu,tanh --trials 12 "
+            "--seed 3 --early-stop asha --workers 2\n"
+            "from hops import experiment\nimport math\n"
+            "score = -abs(math.log10(lr) + 2) - abs(units - 32) / 32\n"
+            "for step in range(6):\n    experiment.report(score * (1 - 0.5 ** (step + 1)), step=step)\n"
+            "score")  # fmt: skip
+    result = ip.user_ns["_exp"]
+    assert result.record.kind == "optimize" and len(result.trials) == 12
+    space = result.record.search_space
+    assert space["lr"] == {"type": "float", "low": 1e-4, "high": 1e-1, "log": True}
+    assert space["units"] == {"type": "int", "low": 8, "high": 64, "log": True}
+    assert space["act"] == ["relu", "tanh"]
+    assert result.record.options["early_stopping"]["name"] == "asha"
+    assert {t.status for t in result.trials} <= {"FINISHED", "EARLY_STOPPED"}
+    assert any(t.status == "EARLY_STOPPED" for t in result.trials)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("--optimize lr=0:1:log", "a log range needs LOW > 0"),
+        ("--optimize lr=0.1:1 --optimizer bayes", "invalid choice: 'bayes'"),
+        ("--early-stop asha", "--early-stop needs a search"),
+        ("--grid x=1 --optimize y=0:1", "use one of --grid, --de, --random, --optimize"),
+    ],
+)
+def test_optimize_bad_input(ip, line, message):
+    result = ip.run_cell(f"%%experiment {line}\n1")
+    error = result.error_in_exec or result.error_before_exec
+    assert error is not None and message in str(error), str(error)

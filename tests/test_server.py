@@ -234,3 +234,20 @@ async def test_cookie_authenticated_posts_must_be_same_origin(
 def test_records_read_api_matches_server_view(small_experiment):
     got = records.get(small_experiment.id)
     assert got.trials[0].id == "run" and got.status == "FINISHED"
+
+
+def curve(x):
+    for step in range(10):
+        experiment.report(x * (step + 1), step=step)
+    return x * 10
+
+
+async def test_api_shows_early_stopped_trials(jp_fetch, hops_home):
+    result = experiment.grid_search(curve, {"x": [1.0, 0.1]}, workers=1,
+                                    early_stopping=experiment.ASHA(min_steps=2))  # fmt: skip
+    one = await _json(await jp_fetch("hops", "api", "experiments", result.id))
+    trials = {t["id"]: t for t in one["trials"]}
+    assert trials["x=0.1"]["status"] == "EARLY_STOPPED" and trials["x=0.1"]["stopped_step"] == 2
+    assert (
+        trials["x=0.1"]["metric"] == pytest.approx(0.3) and trials["x=1.0"]["status"] == "FINISHED"
+    )

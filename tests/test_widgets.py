@@ -71,3 +71,28 @@ def test_live_updates_are_throttled_in_a_kernel(hops_home):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def curve(x):
+    import time
+
+    from hops import experiment
+
+    for step in range(10):
+        experiment.report(x * (step + 1), step=step)
+        time.sleep(0.02)
+    return x * 10
+
+
+def test_early_stopped_trials_show_their_status_and_step(hops_home):
+    result = experiment.grid_search(curve, {"x": [1.0, 0.1]}, workers=1,
+                                    early_stopping=experiment.ASHA(min_steps=2))  # fmt: skip
+    stopped = next(t for t in result.trials if t.params["x"] == 0.1)
+    assert stopped.status == "EARLY_STOPPED" and stopped.stopped_step == 2
+    view = ExperimentView(result.id)
+    view.refresh(force=True)
+    assert "EARLY_STOPPED at step 2" in view.table.value
+    assert view.bar.description == "2/2 trials, 0 failed"
+    from hops_jupyter.widgets import render
+
+    assert "EARLY_STOPPED at step 2" in render.static_summary(result.record)["text/html"]

@@ -12,11 +12,12 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from hops_jupyter.core.experiment.records import ExperimentRecord, TrialRecord
+from hops_jupyter.core.experiment.records import ExperimentRecord, TrialRecord, TrialStatus
 
 _STATUS_COLOURS = {
-    "RUNNING": "#1f77b4", "FINISHED": "#2ca02c", "FAILED": "#d62728", "KILLED": "#7f7f7f",
-    "PENDING": "#bcbd22",
+    TrialStatus.RUNNING: "#1f77b4", TrialStatus.FINISHED: "#2ca02c", TrialStatus.FAILED: "#d62728",
+    TrialStatus.KILLED: "#7f7f7f", TrialStatus.PENDING: "#bcbd22",
+    TrialStatus.EARLY_STOPPED: "#ff7f0e",
 }  # fmt: skip
 
 
@@ -33,9 +34,12 @@ def _fmt(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _status(status: str) -> str:
+def _status(status: str, stopped_step: int | None = None) -> str:
     colour = _STATUS_COLOURS.get(status, "#333")
-    return f'<span style="color:{colour};font-weight:600">{status}</span>'
+    label = html.escape(str(status))
+    if status == TrialStatus.EARLY_STOPPED and stopped_step is not None:
+        label += f" at step {int(stopped_step)}"
+    return f'<span style="color:{colour};font-weight:600">{label}</span>'
 
 
 def header_html(record: ExperimentRecord) -> str:
@@ -76,7 +80,7 @@ def table_html(record: ExperimentRecord, limit: int = 200) -> str:
         cells = "".join(f"<td>{_fmt(trial.params.get(n))}</td>" for n in names)
         error = f' title="{html.escape(trial.error["message"])}"' if trial.error else ""
         rows.append(
-            f"<tr{error}><td>{_status(trial.status)}</td>{cells}<td>{_fmt(_latest(trial))}</td>"
+            f"<tr{error}><td>{_status(trial.status, trial.stopped_step)}</td>{cells}<td>{_fmt(_latest(trial))}</td>"
             f"<td>{_fmt(trial.metric)}</td><td>{_fmt(trial.duration_s)}</td></tr>"
         )
     more = (
@@ -105,7 +109,9 @@ def curve_traces(series: dict[str, list[tuple[float, float]]]) -> list[go.Scatte
 def parcoords_trace(record: ExperimentRecord) -> go.Parcoords | None:
     """Hyperparameters against the metric, one line per finished trial (searches only)."""
     done = [
-        t for t in record.trials if t.status == "FINISHED" and isinstance(t.metric, (int, float))
+        t
+        for t in record.trials
+        if t.status == TrialStatus.FINISHED and isinstance(t.metric, (int, float))
     ]
     if record.kind == "launch" or not done or not record.search_space:
         return None

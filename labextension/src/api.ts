@@ -3,12 +3,22 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
+/** Trial and experiment statuses: the Python side's TrialStatus enum. */
+export type TrialStatus =
+  | 'PENDING'
+  | 'RUNNING'
+  | 'FINISHED'
+  | 'FAILED'
+  | 'EARLY_STOPPED'
+  | 'KILLED';
+
 export interface ITrial {
   id: string;
   params: Record<string, unknown>;
   status: string;
   metric: number | null;
   duration_s: number | null;
+  stopped_step?: number | null;
   error: { type: string; message: string } | null;
   latest: { metric?: number; step?: number } | null;
 }

@@ -163,7 +163,11 @@ export class ExperimentsPanel extends Widget {
         row.dataset.trialId = trial.id;
         row.dataset.status = trial.status;
         const metric = trial.metric ?? trial.latest?.metric;
-        row.textContent = `${trial.id} · ${trial.status}${metric === undefined || metric === null ? '' : ` · ${formatValue(metric)}`}`;
+        const status =
+          trial.status === 'EARLY_STOPPED' && trial.stopped_step !== undefined && trial.stopped_step !== null
+            ? `EARLY_STOPPED at step ${trial.stopped_step}`
+            : trial.status;
+        row.textContent = `${trial.id} · ${status}${metric === undefined || metric === null ? '' : ` · ${formatValue(metric)}`}`;
         if (trial.error) {
           row.title = trial.error.message;
         }

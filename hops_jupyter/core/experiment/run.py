@@ -282,8 +282,9 @@ class ExperimentRun:
     def _collect(self, ended: list[TrialRecord]) -> None:
         if self.server is not None:
             for report in self.server.drain():
-                if report.trial_id in self.server.stop_requested:
-                    self.stopping.setdefault(report.trial_id, (time.monotonic(), report))
+                decided = self.server.stop_requested.get(report.trial_id)
+                if decided is not None:  # the report that made the policy stop it
+                    self.stopping.setdefault(report.trial_id, (time.monotonic(), decided))
                 self._hook("on_report", self.record, report)
         for trial in ended:
             self._trial_ended(trial)
