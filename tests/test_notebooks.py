@@ -32,6 +32,7 @@ def mimes(cell) -> set[str]:
 def test_notebooks_folder_has_the_examples():
     assert {p.name for p in NOTEBOOKS.glob("*.ipynb")} >= {
         "quickstart.ipynb", "differential_evolution_keras.ipynb", "spark_engine.ipynb", "kafka.ipynb",
+        "early_stopping.ipynb",
     }  # fmt: skip
 
 
@@ -90,3 +91,16 @@ def test_kafka(tmp_path, hops_home):
     assert "protocol: SSL" in text(cells[0]) and "client certificate: client.pem" in text(cells[0])
     assert "received [{'sensor': 's0', 'value': 0.0}" in text(cells[2])
     assert "{'sensor': 's4', 'value': 6.0}]" in text(cells[2])
+
+
+def test_early_stopping(tmp_path, hops_home):
+    nb = execute("early_stopping.ipynb", tmp_path)
+    cells = [c for c in nb.cells if c.cell_type == "code"]
+    summary = [
+        o for o in cells[1].outputs if "hops-experiment" in o.get("data", {}).get("text/html", "")
+    ]
+    assert summary and "16/16 trials" in summary[0]["data"]["text/html"]
+    assert "EARLY_STOPPED at step" in summary[0]["data"]["text/html"]
+    statuses, best = text(cells[2]).splitlines()
+    assert "'EARLY_STOPPED'" in statuses and "'FINISHED'" in statuses
+    assert float(best.split()[-1]) > 0.9

@@ -148,7 +148,7 @@ def test_tpe_seed_makes_a_sequential_search_reproducible():
     ("call", "message"),
     [
         (lambda: experiment.optimize(lambda x: x, {"x": [0, 1]}, optimizer="bayes"),
-         "Unknown optimizer 'bayes': known: auto, de, grid, random, tpe"),
+         "Unknown optimizer .bayes.: known: auto, de, gp, grid, random, tpe"),
         (lambda: experiment.optimize(lambda x: x, {"x": [0, 1]}, trials=0),
          "trials must be a positive integer, got 0"),
         (lambda: experiment.random_search(lambda x: x, {"x": [0, 1]}, early_stopping="hyperband"),
@@ -291,7 +291,7 @@ def test_optimize_with_rich_spaces_end_to_end(hops_home):
              "act": experiment.choice(["relu", None])}  # fmt: skip
     result = experiment.optimize(train, space, trials=16, seed=5, workers=2)
     assert result.record.kind == "optimize" and len(result.trials) == 16
-    assert result.record.options["optimizer"] == "tpe"
+    assert result.record.options["optimizer"] == "gp"
     assert result.record.search_space["lr"] == {
         "type": "float",
         "low": 1e-4,
@@ -302,6 +302,34 @@ def test_optimize_with_rich_spaces_end_to_end(hops_home):
                for t in result.trials)  # fmt: skip
     best_dir, best_params, best_return = result
     assert best_params == result.best_params and best_return["metric"] == result.best_metric
-    for name in ("de", "random"):
+    for name in ("tpe", "de", "random"):
         other = experiment.optimize(train, space, trials=6, optimizer=name, seed=5, workers=2)
         assert len(other.trials) == 6 and other.record.options["optimizer"] == name
+
+
+def test_gp_learns_and_running_trials_spread_the_proposals():
+    from hops_jupyter.core.experiment.search import GPSearch
+
+    space = {"x": [-5.0, 5.0], "y": experiment.loguniform(1e-3, 10.0)}
+
+    def f(p):
+        return (p["x"] - 1) ** 2 + (math.log10(p["y"])) ** 2
+
+    search = GPSearch(space, trials=25, direction="min", seed=2)
+    values = []
+    for _ in range(25):
+        params = search.ask()
+        values.append(f(params))
+        search.tell(params, values[-1])
+    assert min(values) < 0.05  # the optimum is (1, 1.0)
+    assert search.ask() is None
+    parallel = GPSearch(space, trials=20, direction="min", seed=2)
+    for _ in range(10):
+        p = parallel.ask()
+        parallel.tell(p, f(p))
+    pending = [parallel.ask() for _ in range(3)]
+    xs = sorted((p["x"], p["y"]) for p in pending)
+    assert all(abs(a[0] - b[0]) + abs(a[1] - b[1]) > 1e-3 for a, b in zip(xs, xs[1:], strict=False))
+    failed = GPSearch({"x": [0.0, 1.0]}, trials=8, seed=1)  # failures count as the worst
+    for _ in range(8):
+        failed.tell(failed.ask(), None)

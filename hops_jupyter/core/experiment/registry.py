@@ -13,6 +13,7 @@ from typing import Any
 
 from hops_jupyter.core.experiment.search import (
     DifferentialEvolution,
+    GPSearch,
     GridSearch,
     RandomSearch,
     Searcher,
@@ -33,13 +34,14 @@ def _de(space: dict[str, Any], trials: int, direction: str, seed: int | None) ->
 
 
 SEARCHES: dict[str, SearchFactory] = {
+    "gp": lambda space, trials, direction, seed: GPSearch(space, trials, direction, seed),
     "tpe": lambda space, trials, direction, seed: TPESearch(space, trials, direction, seed),
     "de": _de,
     "random": lambda space, trials, direction, seed: RandomSearch(space, trials, direction, seed),
     "grid": lambda space, trials, direction, seed: GridSearch(space, direction),
 }
 # What optimizer="auto" runs: the best of SEARCHES in benchmarks/search_quality.py.
-AUTO_SEARCH = "tpe"
+AUTO_SEARCH = "gp"
 
 STOPPERS: dict[str, Callable[[], StoppingPolicy]] = {
     "median": MedianStopping,

@@ -1,0 +1,150 @@
+"""Bayesian optimization with a Gaussian process (scikit-learn's GaussianProcessRegressor) and
+expected improvement: the strongest search at notebook budgets (tens to a few hundred trials) on
+smooth problems, measured in benchmarks/search_quality.py.
+
+scikit-learn fits the model; the loop around it (unit cube, copula transform of the values,
+pending trials, the acquisition search) is written here because the libraries that had one
+(scikit-optimize) are no longer maintained and none handles trials still running: those are
+"believed" at the model's mean (kriging believer), so parallel workers get different points.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+
+from hops_jupyter.core.experiment.search.base import Searcher, check_count
+from hops_jupyter.core.experiment.search.space import parse_bounds
+
+
+def _copula(losses: np.ndarray) -> np.ndarray:
+    """Ranks mapped to normal quantiles: robust to scales spanning decades (Rosenbrock) and to
+    failures (+inf), which become the worst rank."""
+    from scipy.stats import norm, rankdata
+
+    ranks = rankdata(losses)
+    return norm.ppf((ranks - 0.5) / len(losses))
+
+
+class GPSearch(Searcher):
+    """`trials` proposals: a scrambled Sobol start, then the point of highest expected
+    improvement under a Matern-5/2 GP with one length scale per dimension."""
+
+    def __init__(self, search_dict: dict[str, Any], trials: int = 50, direction: str = "max",
+                 seed: int | None = None, n_startup_trials: int | None = None) -> None:  # fmt: skip
+        super().__init__(direction, seed)
+        self.dims = parse_bounds(search_dict)
+        self.trials = check_count("trials", trials)
+        d = len(self.dims)
+        self.n_startup = check_count(
+            "n_startup_trials", n_startup_trials if n_startup_trials is not None else max(5, d + 3)
+        )
+        self._rng = np.random.default_rng(seed)
+        from scipy.stats import qmc
+
+        start = qmc.Sobol(d, scramble=True, seed=self._rng.integers(2**31)).random(
+            2 ** math.ceil(math.log2(max(2, self.n_startup)))
+        )
+        self._start = list(start[: self.n_startup])
+        self._x: list[np.ndarray] = []
+        self._y: list[float] = []
+        self._pending: dict[str, list[np.ndarray]] = {}
+        self._asked = 0
+
+    @property
+    def total(self) -> int:
+        return self.trials
+
+    def _decode(self, u: np.ndarray) -> dict[str, Any]:
+        return {dim.name: dim.from_unit(x) for dim, x in zip(self.dims, u, strict=True)}
+
+    def ask(self) -> dict[str, Any] | None:
+        if self._asked >= self.trials:
+            return None
+        self._asked += 1
+        if self._start:
+            u = self._start.pop(0)
+        elif len(self._y) < 2:
+            u = self._rng.random(len(self.dims))
+        else:
+            u = self._propose()
+        params = self._decode(u)
+        self._pending.setdefault(repr(params), []).append(u)
+        return params
+
+    def tell(self, params: dict[str, Any], value: float | None,
+             stopped_step: int | None = None) -> None:  # fmt: skip
+        waiting = self._pending.get(repr(params))
+        if not waiting:
+            return
+        self._x.append(waiting.pop(0))
+        self._y.append(self.loss(value))
+
+    def _model(self, x: np.ndarray, y: np.ndarray, optimize: bool) -> Any:
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+        d = x.shape[1]
+        previous = getattr(self, "_kernel", None)
+        # Warm start from the last fit: the hyperparameters move little between two asks, so
+        # one local optimization replaces random restarts (most of the cost otherwise).
+        kernel = previous or ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
+            np.full(d, 0.3), (1e-2, 1e2), nu=2.5
+        ) + WhiteKernel(1e-4, (1e-8, 1e-1))
+        gp = GaussianProcessRegressor(
+            kernel, normalize_y=True, optimizer="fmin_l_bfgs_b" if optimize else None,
+            n_restarts_optimizer=2 if optimize and previous is None else 0,
+            random_state=int(self._rng.integers(2**31)),
+        )  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence chatter at the bounds of the kernel
+            gp.fit(x, y)
+        if optimize:
+            self._kernel = gp.kernel_
+        return gp
+
+    def _propose(self) -> np.ndarray:
+        from scipy.stats import norm
+
+        x = np.array(self._x)
+        y = _copula(np.array(self._y))
+        # Refit the hyperparameters at every ask while data is scarce, then every 4th ask.
+        gp = self._model(x, y, optimize=len(x) < 40 or len(x) % 4 == 0)
+        pending = [u for waiting in self._pending.values() for u in waiting]
+        if pending:  # kriging believer: trials still running count at the model's mean
+            xp = np.array(pending)
+            x = np.vstack([x, xp])
+            y = np.concatenate([y, gp.predict(xp)])
+            gp = self._model(x, y, optimize=False)
+        best = y.min()
+        d = len(self.dims)
+
+        def ei(points: np.ndarray) -> np.ndarray:
+            mu, sigma = gp.predict(points, return_std=True)
+            sigma = np.maximum(sigma, 1e-9)
+            z = (best - mu) / sigma
+            return (best - mu) * norm.cdf(z) + sigma * norm.pdf(z)
+
+        top = x[np.argsort(y)[:5]]
+        local = np.clip(
+            np.repeat(top, 200, axis=0) + self._rng.normal(0, 0.05, (len(top) * 200, d)), 0, 1
+        )
+        candidates = np.vstack([self._rng.random((2000, d)), local])
+        scores = ei(candidates)
+        return self._polish(candidates[int(np.argmax(scores))], ei)
+
+    def _polish(self, start: np.ndarray, ei: Any) -> np.ndarray:
+        """A few L-BFGS-B steps on the acquisition from the best candidate."""
+        from scipy.optimize import minimize
+
+        result = minimize(
+            lambda u: -float(ei(u[None, :])[0]), start, method="L-BFGS-B",
+            bounds=[(0.0, 1.0)] * len(start), options={"maxiter": 20},
+        )  # fmt: skip
+        return np.clip(result.x, 0, 1) if result.fun <= -float(ei(start[None, :])[0]) else start
+
+    def describe(self) -> dict[str, Any]:
+        return {d.name: d.describe() for d in self.dims}
