@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import datetime
 import html
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -130,7 +131,8 @@ def _hdfs_put(args: Any) -> None:
 def _hdfs_get(args: Any) -> None:
     path, *local = _need(args, 1, "PATH [LOCAL_DIR]")
     print(
-        f"downloaded to {hdfs.copy_to_local(path, local[0] if local else '', overwrite=args.force)}"
+        # LOCAL_DIR is a folder here (a trailing / tells copy_to_local so)
+        f"downloaded to {hdfs.copy_to_local(path, os.path.join(local[0], '') if local else '', overwrite=args.force)}"
     )
 
 

@@ -174,7 +174,7 @@ def test_clients_without_the_project_certificate_are_refused(embedded_broker, tm
 def test_schemas_avro_and_topic_errors(embedded_broker):
     schema = {"type": "record", "name": "Reading",
               "fields": [{"name": "sensor", "type": "string"}, {"name": "value", "type": "double"}]}  # fmt: skip
-    kafka.create_topic("readings", schema=schema, partitions=2)
+    kafka.create_topic("readings", schema=schema, partitions=2, validate=True)
     assert json.loads(kafka.get_schema("readings")) == schema
     record = {"sensor": "t1", "value": 21.5}
     config = kafka.get_kafka_default_config()
@@ -192,7 +192,7 @@ def test_schemas_avro_and_topic_errors(embedded_broker):
     assert kafka.parse_avro_msg(msg.value(), parsed) == record
     plain = kafka.encode_avro(record, parsed, container=False)
     assert kafka.parse_avro_msg(plain, parsed) == record  # Hops-style values decode too
-    # The broker validates against the project's schema: records that do not match are refused.
+    # With validate=True the broker checks records against the schema: mismatches are refused.
     for bad in (b"not avro", plain, kafka.encode_avro({"other": 1}, {"type": "record", "name": "O",
                 "fields": [{"name": "other", "type": "int"}]})):  # fmt: skip
         errors = []
@@ -214,6 +214,71 @@ def test_schemas_avro_and_topic_errors(embedded_broker):
         kafka.create_topic("a b")
     kafka.delete_topic("readings")
     assert "readings" not in kafka.list_topics()
+
+
+def _producer(config: dict) -> Producer:
+    consumer_only = ("group.id", "session.timeout.ms", "auto.offset.reset")
+    return Producer({k: v for k, v in config.items() if k not in consumer_only})
+
+
+def _produce(producer: Producer, topic: str, value) -> str | None:
+    """Produce one value; the delivery error's name, or None when the broker took it."""
+    errors = []
+    producer.produce(topic, value, on_delivery=lambda err, msg: errors.append(err))
+    producer.flush(10)
+    assert errors, "no delivery report"
+    return None if errors[0] is None else errors[0].name()
+
+
+SCHEMA = {"type": "record", "name": "Reading",
+          "fields": [{"name": "sensor", "type": "string"}, {"name": "value", "type": "double"}]}  # fmt: skip
+
+
+def test_json_to_a_topic_with_a_schema_is_accepted_by_default(embedded_broker):
+    """As on Hopsworks, a topic's schema does not make the broker refuse other values: the
+    seed's examples produce JSON strings to topics created with an Avro schema."""
+    kafka.create_topic("events", schema=SCHEMA)
+    assert json.loads(kafka.get_schema("events")) == SCHEMA
+    config = kafka.get_kafka_default_config()
+    producer = _producer(config)
+    reading = json.dumps({"sensor": "t1", "value": 21.5})
+    assert _produce(producer, "events", reading) is None
+    assert _produce(producer, "events", b"not avro at all") is None
+    container = kafka.encode_avro({"sensor": "t2", "value": 1.0}, kafka.get_schema("events"))
+    assert _produce(producer, "events", container) is None
+    values = [m.value() for m in consume(config, "events", 3)]
+    assert values == [reading.encode(), b"not avro at all", container]
+    assert not broker.validates("events")
+
+
+def test_validation_is_opt_in_per_topic(embedded_broker):
+    config = kafka.get_kafka_default_config()
+    producer = _producer(config)
+    reading = json.dumps({"sensor": "t1", "value": 21.5})
+    kafka.create_topic("checked", schema=SCHEMA, validate=True)
+    kafka.create_topic("free", schema=SCHEMA)
+    assert _produce(producer, "checked", reading) == "INVALID_RECORD"
+    assert (
+        _produce(producer, "checked", kafka.encode_avro({"sensor": "a", "value": 1.0}, SCHEMA))
+        is None
+    )
+    assert _produce(producer, "free", reading) is None
+    # Created again without validate=True, the topic accepts anything (no broker restart).
+    kafka.delete_topic("checked")
+    kafka.create_topic("checked", schema=SCHEMA)
+    assert _produce(producer, "checked", reading) is None
+    # The choice is kept in the project: a restarted broker validates what opted in, only.
+    kafka.create_topic("checked2", schema=SCHEMA, validate=True)
+    broker.stop()
+    broker.start()
+    assert sorted(p.name for p in broker.registry_dir().glob("*.avsc")) == ["checked2.avsc"]
+    producer = _producer(kafka.get_kafka_default_config())
+    kafka.create_topic("checked2", schema=SCHEMA, validate=True)
+    kafka.create_topic("free", schema=SCHEMA)
+    assert _produce(producer, "checked2", reading) == "INVALID_RECORD"
+    assert _produce(producer, "free", reading) is None
+    with pytest.raises(ValueError, match="validate=True checks records against a schema"):
+        kafka.create_topic("no-schema", validate=True)
 
 
 def test_spark_option_names(embedded_broker):

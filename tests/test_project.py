@@ -92,3 +92,26 @@ def test_bad_values_are_named(hops_home, monkeypatch):
     (hops_home / "config.toml").write_text('colour = "blue"\n')
     with pytest.raises(ValueError, match=r"unknown keys \['colour'\]"):
         project.current()
+
+
+@pytest.mark.parametrize("bad", ["../..", "a/b", "..", "", "x y", "ü", None, 3])
+def test_check_project_name_refuses_path_pieces(bad):
+    with pytest.raises(ValueError, match="may hold only letters, digits and '_'") as err:
+        project.check_project_name(bad, "project=")
+    assert repr(bad) in str(err.value) and "project=" in str(err.value)
+
+
+def test_check_project_name_accepts_hopsworks_names():
+    for good in ("demo", "demo_deep_learning", "Fraud2", "_x"):
+        assert project.check_project_name(good) == good
+
+
+def test_configured_project_name_error_names_its_source(hops_home, monkeypatch):
+    monkeypatch.setenv("HOPSWORKS_PROJECT_NAME", "../../etc")
+    with pytest.raises(ValueError, match=r"'\.\./\.\./etc' \(from \$HOPSWORKS_PROJECT_NAME\)"):
+        project.current()
+    monkeypatch.delenv("HOPSWORKS_PROJECT_NAME")
+    hops_home.mkdir(parents=True)
+    (hops_home / "config.toml").write_text('project = "a/b"\n')
+    with pytest.raises(ValueError, match=r"'a/b' \(from .*config.toml\)"):
+        project.current()

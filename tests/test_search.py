@@ -333,3 +333,16 @@ def test_gp_learns_and_running_trials_spread_the_proposals():
     failed = GPSearch({"x": [0.0, 1.0]}, trials=8, seed=1)  # failures count as the worst
     for _ in range(8):
         failed.tell(failed.ask(), None)
+
+
+def quiet(x):
+    import time
+
+    time.sleep(0.2)
+    return x
+
+
+def test_trials_that_never_report_run_to_the_end(hops_home):
+    result = experiment.random_search(quiet, {"x": [0.0, 1.0]}, samples=6, seed=1, workers=2,
+                                      early_stopping="asha")  # fmt: skip
+    assert {t.status for t in result.trials} == {"FINISHED"}

@@ -251,3 +251,101 @@ async def test_api_shows_early_stopped_trials(jp_fetch, hops_home):
     assert (
         trials["x=0.1"]["metric"] == pytest.approx(0.3) and trials["x=1.0"]["status"] == "FINISHED"
     )
+
+
+class _Echo:
+    """A real upstream HTTP server on 127.0.0.1 that answers every request with what it
+    received (request line and headers), standing in for a TensorBoard in the registry."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        seen = self.seen = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                body = json.dumps({"path": self.path, "headers": dict(self.headers.items())})
+                seen.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            do_GET = do_POST = _answer
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def echo_tensorboard(small_experiment):
+    """Register the echo server as the experiment's TensorBoard (this process stands in for
+    the watchdog: alive, never stopped by the test, not owned by the server)."""
+    import os
+    import time
+
+    import psutil
+
+    echo = _Echo()
+    info = tensorboard.TensorBoardInfo(
+        experiment_id=small_experiment.id, pid=os.getpid(), port=echo.port, logdir="/echo",
+        started=time.time(), owner_pid=0, idle_timeout=0,
+        create_time=psutil.Process().create_time(),
+    )  # fmt: skip
+    entry = tensorboard.registry_dir() / f"{small_experiment.id}.json"
+    entry.write_text(json.dumps(info.to_json()))
+    assert tensorboard.find(small_experiment.id) == info
+    yield echo
+    entry.unlink(missing_ok=True)
+    echo.close()
+
+
+async def test_proxy_strips_jupyter_credentials_from_the_query(
+    http_server_client, jp_serverapp, small_experiment, echo_tensorboard
+):
+    token = jp_serverapp.identity_provider.token
+    url = (
+        f"{BASE}hops/tensorboard/{small_experiment.id}/data/runs"
+        f"?run=a%20b&token={token}&tag=x%26y&_xsrf=zzz&to%6Ben={token}"
+    )
+    response = await http_server_client.fetch(
+        url, headers={"Referer": f"http://x/lab?token={token}"}
+    )
+    got = json.loads(response.body)
+    assert got["path"] == "/data/runs?run=a%20b&tag=x%26y"
+    assert token not in json.dumps(got)  # neither in the query nor in any header
+
+
+async def test_proxy_forwards_the_path_still_encoded(
+    http_server_client, jp_auth_header, small_experiment, echo_tensorboard
+):
+    url = f"{BASE}hops/tensorboard/{small_experiment.id}/data/plugin/x%20y%3Fz%23w%2Fv/%25?q=1"
+    response = await http_server_client.fetch(url, headers=jp_auth_header)
+    assert json.loads(response.body)["path"] == "/data/plugin/x%20y%3Fz%23w%2Fv/%25?q=1"
+
+
+async def test_api_takes_the_id_from_the_folder(jp_fetch, hops_home):
+    """A hand-written experiment.json that claims another id (one that would break out of an
+    attribute) is answered with its folder's id and URL; its other strings are plain data."""
+    from tests.test_widgets import HOSTILE, HOSTILE_ID, write_hostile_experiment
+
+    exp_id = write_hostile_experiment(hops_home)
+    folder_url = records.experiments_dir().child(exp_id).url
+    listed = await _json(await jp_fetch("hops", "api", "experiments"))
+    assert [(e["id"], e["url"]) for e in listed] == [(exp_id, folder_url)]
+    assert listed[0]["kind"] == HOSTILE["kind"]  # JSON carries it as a string, unchanged
+    one = await _json(await jp_fetch("hops", "api", "experiments", exp_id))
+    assert (one["id"], one["url"]) == (exp_id, folder_url)
+    assert HOSTILE_ID not in json.dumps([listed, {k: v for k, v in one.items() if k != "trials"}])
+    assert [t["status"] for t in one["trials"]] == [HOSTILE["trial_status"]]

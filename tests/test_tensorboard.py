@@ -117,3 +117,63 @@ def test_experiment_starts_its_tensorboard_and_visualize(hops_home, monkeypatch)
     tensorboard.stop(result.id)
     with pytest.raises(ValueError, match="not an experiment folder"):
         tensorboard.visualize("Experiments")
+
+
+def _tensorboard_processes(experiment_id: str) -> list[int]:
+    """Watchdog processes serving this experiment (its id is on their command line)."""
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        cmdline = proc.info["cmdline"] or []
+        if (
+            "hops_jupyter.core.tensorboard" in cmdline
+            and experiment_id in cmdline
+            and proc.info["status"] != psutil.STATUS_ZOMBIE
+        ):
+            found.append(proc.pid)
+    return found
+
+
+def test_concurrent_start_reuses_the_one_being_launched(finished_experiment):
+    """An experiment launches its TensorBoard without waiting; a start() right after (the
+    proxy, %tensorboard) must wait for that one, not start a second, unregistered one."""
+    exp_id = finished_experiment.id
+    first = tensorboard.start(exp_id, wait=False)
+    assert first.outcome == tensorboard.LAUNCHED
+    provisional = tensorboard.find(exp_id, starting=True)
+    assert provisional is not None and not provisional.ready  # registered before it serves
+    assert tensorboard.find(exp_id) is None  # not running yet: no port to reach
+    second = tensorboard.start(exp_id)
+    assert second.outcome == tensorboard.REUSED, second.message
+    assert second.info.pid == provisional.pid and second.info.ready
+    time.sleep(3)  # a second TensorBoard, had one been spawned, would be up by now
+    assert _tensorboard_processes(exp_id) == [second.info.pid]
+    assert tensorboard.find(exp_id).pid == second.info.pid
+    assert tensorboard.healthy(tensorboard.find(exp_id))
+    tensorboard.stop(exp_id)
+    assert gone(second.info.pid) and _tensorboard_processes(exp_id) == []
+
+
+def test_start_from_another_process_while_launching(finished_experiment):
+    """The same race across processes: the other caller gets the experiment's TensorBoard,
+    and when it exits the experiment's one still runs, registered."""
+    import subprocess
+    import sys
+
+    exp_id = finished_experiment.id
+    assert tensorboard.start(exp_id, wait=False).outcome == tensorboard.LAUNCHED
+    code = (
+        "from hops_jupyter.core import tensorboard\n"
+        f"r = tensorboard.start({exp_id!r})\n"
+        "print(r.outcome, r.info.pid if r.info else r.message)\n"
+    )
+    other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           timeout=120, env=os.environ.copy())  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    outcome, pid = other.stdout.split()
+    info = tensorboard.find(exp_id)
+    assert info is not None and info.ready, "the experiment's TensorBoard is no longer registered"
+    assert (outcome, int(pid)) == (tensorboard.REUSED, info.pid)
+    assert info.owner_pid == os.getpid() and tensorboard.healthy(info)
+    assert _tensorboard_processes(exp_id) == [info.pid]
+    tensorboard.stop(exp_id)
+    assert gone(info.pid)

@@ -2,6 +2,8 @@
 
 import re
 import time
+from html.parser import HTMLParser
+from urllib.parse import quote
 
 from jupyter_client.manager import start_new_kernel
 
@@ -96,3 +98,98 @@ def test_early_stopped_trials_show_their_status_and_step(hops_home):
     from hops_jupyter.widgets import render
 
     assert "EARLY_STOPPED at step 2" in render.static_summary(result.record)["text/html"]
+
+
+# --- records are data, not HTML --------------------------------------------------------------
+
+HOSTILE_ID = '" onmouseover="alert(1)" x="'
+HOSTILE = {
+    "kind": "<img src=x onerror=alert(1)>",
+    "status": '"><script>status()</script>',
+    "trial_status": "<script>trial()</script>",
+    "error": '"><script>error()</script>',
+}
+
+
+def write_hostile_experiment(hops_home, experiment_id: str = "20260102T030405678-beef") -> str:
+    """A hand-written experiment.json (and one trial.json) whose strings are HTML, and whose
+    `id` does not match its folder."""
+    import json
+
+    folder = hops_home / "Projects" / "demo" / "Experiments" / experiment_id
+    (folder / "run").mkdir(parents=True)
+    record = {
+        "id": HOSTILE_ID, "name": "<b>name</b>", "kind": HOSTILE["kind"], "function": "f",
+        "direction": "max", "metric_key": None, "search_space": {}, "engine": "local",
+        "workers": 1, "status": HOSTILE["status"], "trials_total": 1, "trials_done": 1,
+        "url": f"javascript:alert(1)//{HOSTILE_ID}",
+    }  # fmt: skip
+    (folder / "experiment.json").write_text(json.dumps(record))
+    trial = {"id": HOSTILE_ID, "params": {}, "status": HOSTILE["trial_status"],
+             "error": {"message": HOSTILE["error"]}}  # fmt: skip
+    (folder / "run" / "trial.json").write_text(json.dumps(trial))
+    return experiment_id
+
+
+class _Tags(HTMLParser):
+    """Every start tag with its attributes, as a browser would parse them."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict]] = []
+        self.text = ""
+        self.feed(text)
+
+    def handle_starttag(self, tag, attrs) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data) -> None:
+        self.text += data
+
+
+def assert_inert(markup: str, experiment_id: str) -> None:
+    """No element or attribute came from a record, and the link names the folder's id."""
+    parsed = _Tags(markup)
+    names = {tag for tag, _ in parsed.tags}
+    assert names <= {"div", "p", "b", "span", "code", "a", "table", "thead", "tbody", "tr",
+                     "th", "td", "i"}, names  # fmt: skip
+    for tag, attrs in parsed.tags:
+        assert set(attrs) <= {"style", "href", "target", "rel", "class", "title"}, (tag, attrs)
+    (href,) = [attrs["href"] for tag, attrs in parsed.tags if tag == "a"]
+    assert href == f"/hops/tensorboard/{experiment_id}/"
+    for value in HOSTILE.values():  # the values are shown as text
+        if value != HOSTILE["error"]:
+            assert value in parsed.text, value
+    assert experiment_id in parsed.text and HOSTILE_ID not in parsed.text
+
+
+def test_show_escapes_every_value_from_the_record(hops_home, monkeypatch):
+    from hops_jupyter.widgets import render
+    from hops_jupyter.widgets import view as view_module
+
+    monkeypatch.delenv("HOPS_SERVER_BASE_URL", raising=False)  # set by a server in this process
+    exp_id = write_hostile_experiment(hops_home)
+    shown = []
+    monkeypatch.setattr(view_module, "display", lambda obj, **_: shown.append(obj))
+    assert view_module.show() is None  # the newest experiment, found by its folder
+    assert_inert(shown[0]["text/html"], exp_id)
+    view_module.show(exp_id)
+    assert_inert(shown[-1]["text/html"], exp_id)
+    view = ExperimentView(exp_id)
+    assert_inert(view.header.value + view.table.value, exp_id)
+    title = next(a["title"] for t, a in _Tags(view.table.value).tags if "title" in a)
+    assert title == HOSTILE["error"]  # an attribute value, intact and inert
+    # Rendering a record that says another id still yields a well-formed link.
+    record = view.record
+    record.id = HOSTILE_ID
+    (href,) = [a["href"] for t, a in _Tags(render.header_html(record)).tags if t == "a"]
+    assert href == f"/hops/tensorboard/{quote(HOSTILE_ID, safe='')}/"
+
+
+def test_inline_tensorboard_output_is_inert():
+    from hops_jupyter.widgets.tensorboard import tensorboard_bundle
+
+    bundle = tensorboard_bundle('x"></iframe><script>a()</script>')
+    markup = bundle["text/html"]
+    assert "</iframe><script>a()" not in markup and "<script>a()" not in markup
+    assert bundle["application/vnd.hops.tensorboard+json"]["path"].count("/") == 3

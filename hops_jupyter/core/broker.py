@@ -3,11 +3,13 @@ fronted by stunnel for mutual TLS with the project's CA.
 
 Clients only ever see the TLS endpoint: tansu advertises stunnel's port, and stunnel accepts
 only clients presenting a certificate signed by the project CA. Topic schemas live in the
-project (`Resources/kafka/<topic>.avsc`, the user's Avro schema). tansu validates records
-against a registry of its own shape (a record whose `value` field is the value's schema, each
-value an Avro object container), which is derived from the project's schemas into the
-broker's runtime folder. The running broker is recorded in
-`<HOPS_HOME>/runtime/kafka/<project>.json` (pids and ports).
+project (`Resources/kafka/<topic>.avsc`, the user's Avro schema). Like a Hopsworks broker, this
+one accepts any value by default; a topic created with `validate=True` (marked by a
+`.<topic>.validate` file beside its schema) is validated by tansu against a registry of its own
+shape (a record whose `value` field is the value's schema, each value an Avro object
+container), derived from the project's schemas into the broker's runtime folder. tansu reads
+that registry on every produce, so turning validation on or off needs no restart. The running
+broker is recorded in `<HOPS_HOME>/runtime/kafka/<project>.json` (pids and ports).
 """
 
 from __future__ import annotations
@@ -94,11 +96,38 @@ def publish_schema(topic: str, schema_text: str, cfg: project.Project | None = N
     filesystem.atomic_write(filesystem.Location("file", str(target)), json.dumps(wrapped))
 
 
+def _validate_marker(topic: str, cfg: project.Project | None = None) -> Path:
+    return schema_dir(cfg) / f".{topic}.validate"
+
+
+def set_validation(topic: str, schema_text: str | None, cfg: project.Project | None = None) -> None:
+    """Validate a topic's records against `schema_text` from now on, or (None) accept any
+    value: the choice is kept in the project and the broker's registry follows it."""
+    marker = _validate_marker(topic, cfg)
+    if schema_text is None:
+        marker.unlink(missing_ok=True)
+        (registry_dir(cfg) / f"{topic}.avsc").unlink(missing_ok=True)
+        return
+    publish_schema(topic, schema_text, cfg)
+    marker.touch()
+
+
+def validates(topic: str, cfg: project.Project | None = None) -> bool:
+    """Whether the embedded broker validates this topic's records against its schema."""
+    return _validate_marker(topic, cfg).is_file()
+
+
 def sync_schemas(cfg: project.Project | None = None) -> None:
-    """Publish every schema the project keeps (the broker's registry follows the project)."""
+    """Make the broker's registry follow the project: the schemas of topics created with
+    validate=True, and nothing else (a registry entry is what turns validation on)."""
     cfg = cfg or project.current()
-    for path in schema_dir(cfg).glob("*.avsc"):
-        publish_schema(path.stem, path.read_text(), cfg)
+    schemas = schema_dir(cfg)
+    for path in registry_dir(cfg).glob("*.avsc"):
+        if not validates(path.stem, cfg) or not (schemas / path.name).is_file():
+            path.unlink(missing_ok=True)
+    for path in schemas.glob("*.avsc"):
+        if validates(path.stem, cfg):
+            publish_schema(path.stem, path.read_text(), cfg)
 
 
 def status() -> BrokerInfo | None:

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import os
 import posixpath
+import re
+import secrets
 import shutil
+import socket
 import threading
-import uuid
+import time
+import zlib
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
-from hops_jupyter.core.project import Project
+from hops_jupyter.core.project import Project, check_project_name
 
 PathLike = str | bytes | os.PathLike
 _COPY_CHUNK = 8 * 1024 * 1024
@@ -129,18 +133,29 @@ def to_text(path: PathLike) -> str:
 
 
 def resolve(path: PathLike, project: Project, in_project: str | None = None) -> Location:
-    """Resolve a user path: relative to the project, `/...` in the namespace, or a full URL."""
+    """Resolve a user path as the seed's `hdfs` module does: a full URL as it is, `/Projects/...`
+    in the namespace, anything else relative to the project, with or without a leading '/'
+    (`/Resources/x` is the project's `Resources/x`). `in_project` names another project for
+    relative paths; it is checked like the configured name, so it cannot lead outside
+    `/Projects/<name>`."""
+    name = check_project_name(in_project, "project=") if in_project else project.name
     text = to_text(path)
     if "://" in text:
         return _resolve_url(text, project)
-    if text.startswith("/"):
-        ns_path = posixpath.normpath("/" + text.lstrip("/"))
+    absolute = "/" + text.lstrip("/")
+    if text.startswith("/") and (absolute == "/Projects" or absolute.startswith("/Projects/")):
+        ns_path = posixpath.normpath(absolute)
+        if ns_path != "/Projects" and not ns_path.startswith("/Projects/"):
+            raise ValueError(
+                f"Path {text!r} leaves /Projects with '..': namespace paths must stay inside "
+                "/Projects; write a full URL (file:///..., hdfs://...) for anything else"
+            )
     else:
-        rel = posixpath.normpath(text)
-        base = f"/Projects/{in_project or project.name}"
+        rel = posixpath.normpath(text.lstrip("/") or ".")
+        base = f"/Projects/{name}"
         if rel == ".." or rel.startswith("../"):
             raise ValueError(
-                f"Path {text!r} escapes the project with '..': relative paths must stay inside "
+                f"Path {text!r} escapes the project with '..': project paths must stay inside "
                 f"{base}; write an absolute /Projects/... path to reach another project"
             )
         ns_path = base if rel == "." else f"{base}/{rel}"
@@ -180,8 +195,148 @@ def namespace_path(loc: Location, project: Project) -> str:
     return loc.path
 
 
-def _temp_sibling(loc: Location) -> Location:
-    return loc.parent.child(f".{loc.name}.tmp-{uuid.uuid4().hex[:12]}")
+# --- temporary files ---------------------------------------------------------------------
+#
+# Writes land under a hidden temporary name and are renamed into place. The name has a fixed
+# length (any legal final name, up to 255 bytes, can be written) and names its owner: a host id
+# (hostname and pid namespace), the writer's pid and the pid's start time, so a later writer
+# can tell a leftover of a killed process from a write still in progress.
+
+TEMP_PREFIX = ".hops-tmp-"
+_TEMP_RE = re.compile(
+    r"^\.hops-tmp-(?P<host>[0-9a-f]{8})-(?P<pid>[0-9a-f]{1,8})-(?P<start>[0-9a-f]{1,16})"
+    r"-[0-9a-f]{8}$"
+)
+# Temporary names of earlier versions (`.NAME.tmp-<12 hex>`): hidden and swept like foreign ones.
+_LEGACY_TEMP_RE = re.compile(r"^\..+\.tmp-[0-9a-f]{12}$")
+# A temporary file whose owner cannot be checked from here (another machine, an earlier
+# version) is removed only when it has not changed for this long.
+UNCHECKABLE_STALE_S = 7 * 24 * 3600.0
+# On HDFS a sweep costs a namenode listing: at most one per folder per process this often.
+_REMOTE_SWEEP_INTERVAL_S = 30.0
+_last_remote_sweep: dict[tuple[str, str, str], float] = {}
+_host_id_cache: list[str] = []
+
+
+def _host_id() -> str:
+    """8 hex digits for this machine and pid namespace: pids compare only inside one."""
+    if not _host_id_cache:
+        try:
+            pid_ns = os.stat("/proc/self/ns/pid").st_ino
+        except OSError:
+            pid_ns = 0
+        _host_id_cache.append(f"{zlib.crc32(f'{socket.gethostname()}:{pid_ns}'.encode()):08x}")
+    return _host_id_cache[0]
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks after boot) of a process from /proc, None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data.rsplit(b")", 1)[-1].split()
+    try:
+        return fields[0].decode(), int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def is_temp_name(name: str) -> bool:
+    """True for the hidden names of writes in progress (or left by killed writers); listings
+    leave them out."""
+    return name.startswith(TEMP_PREFIX) or bool(_LEGACY_TEMP_RE.match(name))
+
+
+def temp_name() -> str:
+    """A fresh temporary name owned by this process: about 40 bytes, whatever the final name."""
+    pid = os.getpid()
+    start = (_proc_stat(pid) or ("", 0))[1]
+    return f"{TEMP_PREFIX}{_host_id()}-{pid:x}-{start:x}-{secrets.token_hex(4)}"
+
+
+def _owner_gone(name: str) -> bool | None:
+    """True when the temp file's owner is known to be dead, False when alive, None when it
+    cannot be checked here (another machine or pid namespace, or an old-style name)."""
+    match = _TEMP_RE.match(name)
+    if not match or match["host"] != _host_id():
+        return None
+    pid, start = int(match["pid"], 16), int(match["start"], 16)
+    if pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, owned by another user
+    now = _proc_stat(pid)
+    if now is not None and (now[0] in ("Z", "X") or (start and now[1] != start)):
+        return True  # a zombie, or the pid now belongs to a newer process
+    return False
+
+
+def _is_stale(name: str, mtime: float | None, now: float) -> bool:
+    gone = _owner_gone(name)
+    if gone is not None:
+        return gone
+    return mtime is not None and now - mtime > UNCHECKABLE_STALE_S
+
+
+def _local_entry(entry: os.DirEntry) -> tuple[str, float | None, bool]:
+    try:
+        mtime: float | None = entry.stat(follow_symlinks=False).st_mtime
+    except OSError:
+        mtime = None  # renamed or removed meanwhile
+    return entry.name, mtime, entry.is_dir(follow_symlinks=False)
+
+
+def sweep_stale_temps(folder: Location) -> list[str]:
+    """Remove the temporary files in `folder` whose writers are gone (killed mid-write) and
+    return their names. Best effort: a sweep never makes the write that triggers it fail."""
+    now = time.time()
+    removed = []
+    try:
+        if folder.scheme == "file":
+            with os.scandir(folder.path) as entries:
+                found = [_local_entry(e) for e in entries if is_temp_name(e.name)]
+        else:
+            key = (folder.host, str(folder.port), folder.path)
+            if now - _last_remote_sweep.get(key, 0.0) < _REMOTE_SWEEP_INTERVAL_S:
+                return []
+            _last_remote_sweep[key] = now
+            infos = folder.fs.get_file_info(pafs.FileSelector(folder.path, allow_not_found=True))
+            found = [
+                (
+                    i.base_name,
+                    i.mtime.timestamp() if i.mtime else None,
+                    i.type == pafs.FileType.Directory,
+                )
+                for i in infos
+                if is_temp_name(i.base_name)
+            ]
+    except OSError:
+        return []
+    for name, mtime, is_dir in found:
+        if not _is_stale(name, mtime, now):
+            continue
+        path = posixpath.join(folder.path, name)
+        try:
+            if is_dir:
+                folder.fs.delete_dir(path)
+            else:
+                folder.fs.delete_file(path)
+        except OSError:
+            continue  # already gone (another sweeper), or not ours to delete
+        removed.append(name)
+    return removed
+
+
+def temp_sibling(loc: Location) -> Location:
+    """A hidden temporary path next to `loc`, after sweeping leftovers of dead writers there."""
+    sweep_stale_temps(loc.parent)
+    return loc.parent.child(temp_name())
 
 
 def _replace(tmp: Location, final: Location) -> None:
@@ -215,7 +370,7 @@ class AtomicWriter:
 
     def __init__(self, loc: Location, buffer_size: int | None = None) -> None:
         self.location = loc
-        self._tmp = _temp_sibling(loc)
+        self._tmp = temp_sibling(loc)
         self._stream = loc.fs.open_output_stream(self._tmp.path, buffer_size=buffer_size or None)
         self.closed = False
 
@@ -291,7 +446,7 @@ def copy(src: Location, dst: Location) -> None:
     info = src.info()
     if info.type == pafs.FileType.NotFound:
         raise FileNotFoundError(f"No such file or directory: {src.url}")
-    tmp = _temp_sibling(dst)
+    tmp = temp_sibling(dst)
     try:
         if src.scheme == dst.scheme == "file":
             # shutil uses the kernel's copy_file_range/sendfile: faster than a user-space loop.

@@ -1,8 +1,9 @@
 """The Hops `hdfs` API on pyarrow.fs: project paths, files, copies, logs.
 
-Paths may be project-relative (`Resources/data.csv`), namespace-absolute (`/Projects/other/...`)
-or full URLs (`hdfs://nn:8020/...`, `hopsfs://...`, `file:///...`). Relative paths may not leave
-the project with `..`.
+Paths may be project-relative (`Resources/data.csv`, or `/Resources/data.csv`: as in the seed a
+leading '/' is still inside the project), namespace-absolute (`/Projects/other/...`) or full URLs
+(`hdfs://nn:8020/...`, `hopsfs://...`, `file:///...`). Project paths may not leave the project
+with `..`, and `project=` names must be valid project names.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import stat as stat_module
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,8 +95,8 @@ def project_name() -> str:
 def project_path(project: str | None = None, exclude_nn_addr: bool = False) -> str:
     """The project's root as a full URL with a trailing slash (or `/Projects/<name>/`)."""
     cfg = _project()
-    name = project or cfg.name
-    if project is None or project == cfg.name:
+    name = project_config.check_project_name(project, "project=") if project else cfg.name
+    if name == cfg.name:
         _ensure_project_dirs(cfg)
     loc = filesystem.resolve(f"/Projects/{name}", cfg)
     return (f"/Projects/{name}" if exclude_nn_addr else loc.url) + "/"
@@ -121,7 +123,7 @@ class FileSystemHandle:
     """
 
     def __init__(self, project: str | None = None) -> None:
-        self.project = project
+        self.project = project_config.check_project_name(project, "project=") if project else None
         self.pyarrow = filesystem.root_location(_project()).fs
 
     def open_file(self, path: PathLike, flags: str = "rw", buff_size: int = 0) -> Any:
@@ -242,7 +244,7 @@ def _same_tree(local: Path, remote: Location) -> bool:
         return local.is_file() and local.stat().st_size == info.size
     if not local.is_dir():
         return False
-    entries = remote.fs.get_file_info(pafs.FileSelector(remote.path, recursive=True))
+    entries = _entries(remote, recursive=True)
     theirs = {
         os.path.relpath(e.path, remote.path): (e.size if e.type == pafs.FileType.File else -1)
         for e in entries
@@ -266,25 +268,41 @@ def _clear_for_overwrite(target: Location, what: str, overwrite: bool) -> None:
 def copy_to_local(
     hdfs_path: PathLike, local_path: str = "", overwrite: bool = False, project: str | None = None
 ) -> str:
-    """Copy a file or directory from the project to a local directory (default: the working
-    directory) and return the local path. A local copy that is already identical (same names
-    and sizes) is kept; a different one is replaced only with overwrite=True."""
+    """Copy a project file or directory to the local disk and return the local path.
+
+    Where the copy lands, as in the seed:
+    - into `local_path` when it is empty (the working directory), an existing directory, or
+      ends with '/': `copy_to_local("Resources/data.json", "in/")` -> `in/data.json`;
+    - otherwise, for a file, `local_path` is the new file's name:
+      `copy_to_local("Resources/data.json", "mydata.json")` -> `./mydata.json`;
+    - a directory always goes into `local_path` (created if missing).
+    A local copy that is already identical (same names and sizes) is kept; a different one is
+    replaced only with overwrite=True.
+    """
     src = _existing(hdfs_path, project)
-    local_dir = Path(local_path or os.getcwd()).expanduser().absolute()
-    if local_dir.exists() and not local_dir.is_dir():
-        raise NotADirectoryError(
-            f"local_path {str(local_dir)!r} is a file: give a local directory to copy into"
-        )
-    local_dir.mkdir(parents=True, exist_ok=True)
-    target = local_dir / src.name
+    local = Path(local_path or os.getcwd()).expanduser().absolute()
+    into_dir = not local_path or local_path.endswith(("/", os.sep)) or local.is_dir() or src.isdir()
+    if into_dir:
+        if local.exists() and not local.is_dir():
+            raise NotADirectoryError(
+                f"local_path {str(local)!r} is a file: give a local directory to copy the "
+                f"directory {src.url} into"
+            )
+        local.mkdir(parents=True, exist_ok=True)
+        target = local / src.name
+    else:
+        target = local
+        target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists() and _same_tree(target, src):
         return str(target)
     dst = Location("file", str(target))
     _clear_for_overwrite(dst, "Local path", overwrite)
-    free = shutil.disk_usage(local_dir).free
+    free = shutil.disk_usage(target.parent).free
     size = _tree_size(src)
     if size > free:
-        raise OSError(f"Not enough space in {local_dir}: {src.url} needs {size} bytes, {free} free")
+        raise OSError(
+            f"Not enough space in {target.parent}: {src.url} needs {size} bytes, {free} free"
+        )
     _copy_replacing(src, dst)
     return str(target)
 
@@ -314,8 +332,7 @@ def _tree_size(loc: Location) -> int:
     info = loc.info()
     if info.type == pafs.FileType.File:
         return info.size
-    entries = loc.fs.get_file_info(pafs.FileSelector(loc.path, recursive=True))
-    return sum(e.size or 0 for e in entries if e.type == pafs.FileType.File)
+    return sum(e.size or 0 for e in _entries(loc, recursive=True) if e.type == pafs.FileType.File)
 
 
 def _copy_replacing(src: Location, dst: Location) -> None:
@@ -324,9 +341,8 @@ def _copy_replacing(src: Location, dst: Location) -> None:
     if not dst.exists():
         filesystem.copy(src, dst)
         return
-    staged = dst.parent.child(f".{dst.name}.new")
-    if staged.exists():
-        filesystem.delete(staged, recursive=True)
+    # A hidden temporary name of fixed length: swept if this process dies before the swap.
+    staged = filesystem.temp_sibling(dst)
     filesystem.copy(src, staged)
     filesystem.delete(dst, recursive=True)
     dst.fs.move(staged.path, dst.path)
@@ -387,11 +403,21 @@ def mkdir(hdfs_path: PathLike, project: str | None = None) -> None:
 
 
 def _entries(loc: Location, recursive: bool) -> list[pafs.FileInfo]:
+    """A directory's entries, sorted, without the temporary files of writes in progress (or
+    of killed writers) and anything inside them."""
     info = loc.info()
     if info.type == pafs.FileType.File:
         return [info]
     selector = pafs.FileSelector(loc.path, recursive=recursive)
-    return sorted(loc.fs.get_file_info(selector), key=lambda e: e.path)
+    prefix = loc.path.rstrip("/") + "/"
+    return sorted(
+        (
+            e
+            for e in loc.fs.get_file_info(selector)
+            if not any(filesystem.is_temp_name(n) for n in e.path[len(prefix) :].split("/"))
+        ),
+        key=lambda e: e.path,
+    )
 
 
 def _with_path(loc: Location, path: str) -> Location:
@@ -414,10 +440,21 @@ def ls(
     return out
 
 
+# The keys of the dicts that pydoop's `lsl()` returned, in that order.
+_STAT_KEYS = (
+    "name", "path", "kind", "size", "owner", "group", "permissions", "last_mod", "last_access",
+    "replication", "block_size",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
-class FileStat:
-    """Metadata of one path; `st_*` names mirror `os.stat`. Owner, group and permissions are
-    None where the backend does not report them."""
+class FileStat(Mapping[str, Any]):
+    """Metadata of one path, usable the two ways the seed's results were (pydoop's): as the
+    dict `lsl()` gave (`entry["size"]`, `entry.get("owner")`, `dict(entry)`, with the keys
+    name, path, kind, size, owner, group, permissions, last_mod, last_access, replication,
+    block_size), and as the object `stat()` gave (`st_size`, `st_mtime`, `st_uid`, ...).
+    Values the backend does not report are None: on HDFS through pyarrow, permissions, owner,
+    group, last_access, replication and block_size."""
 
     name: str
     kind: str
@@ -426,6 +463,16 @@ class FileStat:
     permissions: int | None
     owner: str | None
     group: str | None
+    last_access: float | None = None
+    replication: int | None = None
+    block_size: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+
+    @property
+    def path(self) -> str:
+        """The full URL, as `name` (pydoop gave both)."""
+        return self.name
 
     @property
     def st_size(self) -> int:
@@ -436,32 +483,70 @@ class FileStat:
         return self.last_mod
 
     @property
+    def st_atime(self) -> float | None:
+        return self.last_access
+
+    @property
     def st_mode(self) -> int | None:
         return self.permissions
 
+    @property
+    def st_uid(self) -> int | str | None:
+        """The numeric owner id where known (local files), else the owner's name (HDFS, as
+        pydoop gave it)."""
+        return self.uid if self.uid is not None else self.owner
+
+    @property
+    def st_gid(self) -> int | str | None:
+        """The numeric group id where known (local files), else the group's name."""
+        return self.gid if self.gid is not None else self.group
+
+    @property
+    def st_blksize(self) -> int | None:
+        return self.block_size
+
     def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
+        if key in _STAT_KEYS or (isinstance(key, str) and key.startswith("st_")):
+            try:
+                return getattr(self, key)
+            except AttributeError:
+                pass
+        raise KeyError(f"{key!r} is not file metadata: use one of {', '.join(_STAT_KEYS)}")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_STAT_KEYS)
+
+    def __len__(self) -> int:
+        return len(_STAT_KEYS)
 
 
 def _stat(loc: Location, info: pafs.FileInfo) -> FileStat:
-    perms = owner = group = None
+    local: dict[str, Any] = {}
     if loc.scheme == "file":
         import grp
         import pwd
 
         st = os.stat(info.path)
-        perms = stat_module.S_IMODE(st.st_mode)
-        owner = _name_of(pwd.getpwuid, st.st_uid)
-        group = _name_of(grp.getgrgid, st.st_gid)
+        local = {
+            "permissions": stat_module.S_IMODE(st.st_mode),
+            "owner": _name_of(pwd.getpwuid, st.st_uid),
+            "group": _name_of(grp.getgrgid, st.st_gid),
+            "last_access": st.st_atime,
+            "replication": 1,
+            "block_size": st.st_blksize,
+            "uid": st.st_uid,
+            "gid": st.st_gid,
+        }
     mtime = info.mtime.timestamp() if info.mtime else 0.0
     return FileStat(
         name=_with_path(loc, info.path).url,
         kind=_KINDS.get(info.type, "other"),
         size=info.size or 0,
         last_mod=mtime,
-        permissions=perms,
-        owner=owner,
-        group=group,
+        permissions=local.pop("permissions", None),
+        owner=local.pop("owner", None),
+        group=local.pop("group", None),
+        **local,
     )
 
 

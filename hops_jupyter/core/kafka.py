@@ -174,15 +174,22 @@ def get_schema(topic: str) -> str:
 
 
 def create_topic(name: str, schema: str | dict[str, Any] | None = None, partitions: int = 1,
-                 timeout: float = 15.0) -> None:  # fmt: skip
-    """Create a topic; with `schema` (Avro JSON) the schema is checked, kept in the project
-    (`Resources/kafka/<topic>.avsc`) and the embedded broker validates records against it."""
+                 timeout: float = 15.0, *, validate: bool = False) -> None:  # fmt: skip
+    """Create a topic; with `schema` (Avro JSON) the schema is checked and kept in the project
+    (`Resources/kafka/<topic>.avsc`, read back with `get_schema`). Records are not checked
+    against it, as on Hopsworks (JSON strings to an Avro topic are fine), unless
+    `validate=True`: then the embedded broker refuses values that are not Avro object
+    containers of that schema (`INVALID_RECORD`). On a cluster (`KAFKA_BROKERS`) validation is
+    the brokers' own business and `validate` is ignored."""
     from confluent_kafka.admin import NewTopic
 
     if not name or not all(c.isalnum() or c in "._-" for c in name):
         raise ValueError(f"Bad topic name {name!r}: use letters, digits, '.', '_' and '-'")
     if not isinstance(partitions, int) or partitions < 1:
         raise ValueError(f"partitions must be a positive integer, got {partitions!r}")
+    if validate and schema is None:
+        raise ValueError(f"validate=True checks records against a schema: give {name!r} one")
+    text = None
     if schema is not None:
         text = schema if isinstance(schema, str) else json.dumps(schema)
         convert_json_schema_to_avro(text)
@@ -190,8 +197,8 @@ def create_topic(name: str, schema: str | dict[str, Any] | None = None, partitio
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_text(text)
         tmp.replace(target)
-        if not project.current().kafka_brokers:
-            broker.publish_schema(name, text)
+    if not project.current().kafka_brokers:
+        broker.set_validation(name, text if validate else None)
     admin = _admin()  # keep the client alive until its future completes
     futures = admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])
     futures[name].result(timeout=timeout)
@@ -204,7 +211,8 @@ def delete_topic(name: str, timeout: float = 15.0) -> None:
     admin = _admin()
     admin.delete_topics([name])[name].result(timeout=timeout)
     (broker.schema_dir() / f"{name}.avsc").unlink(missing_ok=True)
-    (broker.registry_dir() / f"{name}.avsc").unlink(missing_ok=True)
+    if not project.current().kafka_brokers:
+        broker.set_validation(name, None)
 
 
 def list_topics(timeout: float = 10.0) -> list[str]:

@@ -113,6 +113,17 @@ def _read_config(path: Path) -> dict[str, Any]:
     return data
 
 
+def check_project_name(name: Any, source: str = "arguments") -> str:
+    """Return a valid project name or raise. Every project name that reaches a path goes
+    through here (configuration and `project=` arguments alike), so none can hold '/' or '..'
+    and lead outside `/Projects/<name>`."""
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        raise ValueError(
+            f"Project name {name!r} (from {source}) may hold only letters, digits and '_'"
+        )
+    return name
+
+
 def _split_project_user(value: str) -> tuple[str | None, str]:
     """`demo__meb10000` -> ("demo", "meb10000"); a plain user name has no project part."""
     if "__" in value:
@@ -212,9 +223,9 @@ def current(**overrides: Any) -> Project:
             values["name" if key == "project" else key] = value
             sources["name" if key == "project" else key] = "arguments"
 
-    name = str(values.get("name") or DEFAULT_PROJECT)
-    if not _NAME_RE.match(name):
-        raise ValueError(f"Project name {name!r} may hold only letters, digits and '_'")
+    name = check_project_name(
+        str(values.get("name") or DEFAULT_PROJECT), sources.get("name", "the default")
+    )
     user = str(values.get("user") or getpass.getuser())
     if not _USER_RE.match(user):
         raise ValueError(f"User name {user!r} may hold only letters, digits, '_', '.' and '-'")

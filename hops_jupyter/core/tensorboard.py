@@ -4,8 +4,13 @@ The registry is one JSON file per running TensorBoard in
 `jupyter_runtime_dir()/hops/tensorboards/<experiment_id>.json`, so the kernel and the Jupyter
 server (separate processes) find the same instances. Each TensorBoard runs inside a small
 watchdog process (`python -m hops_jupyter.core.tensorboard`) bound to 127.0.0.1 on a port the
-OS picks; it exits when the process that started it dies or when nobody used it for the idle
-timeout, and removes its registry file on the way out.
+OS picks; it exits when the process that started it dies, when nobody used it for the idle
+timeout, or when the registry no longer names it, and removes its registry file on the way out.
+
+Exactly one TensorBoard per experiment: `start()` writes a provisional entry (the watchdog's
+pid, port 0) before it releases the per-experiment lock, so a concurrent `start()` (the
+server's proxy, `%tensorboard`, another kernel) finds the one being started and waits for it
+instead of launching a second, unregistered one.
 """
 
 from __future__ import annotations
@@ -89,8 +94,13 @@ class TensorBoardInfo:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
+    @property
+    def ready(self) -> bool:
+        """False for a provisional entry: the process is starting and has no port yet."""
+        return self.port > 0
+
     def to_json(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "url": self.url}
+        return {**dataclasses.asdict(self), "url": self.url, "ready": self.ready}
 
 
 @dataclass(frozen=True)
@@ -133,13 +143,15 @@ def _read(path: Path) -> TensorBoardInfo | None:
     try:
         data = json.loads(path.read_text())
         data.pop("url", None)
+        data.pop("ready", None)
         return TensorBoardInfo(**data)
     except (FileNotFoundError, ValueError, TypeError):
         return None
 
 
-def find(experiment_id: str) -> TensorBoardInfo | None:
-    """The running TensorBoard of an experiment; a stale entry (dead process) is removed."""
+def find(experiment_id: str, starting: bool = False) -> TensorBoardInfo | None:
+    """The running TensorBoard of an experiment; a stale entry (dead process) is removed.
+    One still starting (no port yet) counts only with starting=True."""
     path = _entry(experiment_id)
     info = _read(path)
     if info is None:
@@ -147,21 +159,24 @@ def find(experiment_id: str) -> TensorBoardInfo | None:
     if not _alive(info):
         path.unlink(missing_ok=True)
         return None
-    return info
+    return info if info.ready or starting else None
 
 
-def running() -> list[TensorBoardInfo]:
-    """Every live registered TensorBoard (stale entries are cleaned on the way)."""
+def running(starting: bool = False) -> list[TensorBoardInfo]:
+    """Every live registered TensorBoard (stale entries are cleaned on the way); those still
+    starting too with starting=True."""
     out = []
     for path in sorted(registry_dir().glob("*.json")):
-        info = find(path.stem)
+        info = find(path.stem, starting)
         if info is not None:
             out.append(info)
     return out
 
 
 def healthy(info: TensorBoardInfo, timeout: float = 3.0) -> bool:
-    """True when the TensorBoard answers HTTP."""
+    """True when the TensorBoard answers HTTP (a provisional entry never does)."""
+    if not info.ready:
+        return False
     try:
         with urllib.request.urlopen(f"{info.url}data/logdir", timeout=timeout) as resp:
             return resp.status == 200
@@ -202,20 +217,32 @@ def start(
     idle_timeout: float | None = None,
 ) -> StartResult:
     """Start (or reuse) the TensorBoard of an experiment. With wait=False the process is
-    launched and the call returns at once (outcome LAUNCHED, info None)."""
+    launched and the call returns at once (outcome LAUNCHED, info None). A TensorBoard that
+    another caller is still starting is waited for and reused, never started twice."""
     logdir = logdir or experiment_logdir(experiment_id)
     idle = idle_timeout if idle_timeout is not None else project.current().tensorboard_idle_timeout
+    proc: subprocess.Popen | None = None
     with _lock(experiment_id):
-        info = find(experiment_id)
+        info = find(experiment_id, starting=True)
         if info is not None and info.logdir == logdir and healthy(info):
             touch(experiment_id)
             return StartResult(REUSED, info)
-        if info is not None:
-            stop(experiment_id)
-        proc = _spawn(experiment_id, logdir, idle)
-        if not wait:
-            return StartResult(LAUNCHED)
-        return _await(experiment_id, proc, timeout)
+        if info is not None and info.logdir == logdir and not info.ready:
+            pending = info  # someone else is starting it: wait below, outside the lock
+        else:
+            if info is not None:
+                stop(experiment_id)
+            proc = _spawn(experiment_id, logdir, idle)
+            pending = _register_provisional(experiment_id, proc, logdir, idle)
+    if not wait:
+        if proc is None:
+            return StartResult(REUSED, None, "already starting")
+        return StartResult(LAUNCHED)
+    # The watchdog takes the lock to register its port, so nobody waits while holding it.
+    result = _await(experiment_id, pending, proc, timeout)
+    if proc is None and result.info is not None:
+        return StartResult(REUSED, result.info)
+    return result
 
 
 def _spawn(experiment_id: str, logdir: str, idle: float) -> subprocess.Popen:
@@ -235,20 +262,72 @@ def _spawn(experiment_id: str, logdir: str, idle: float) -> subprocess.Popen:
         )
 
 
-def _await(experiment_id: str, proc: subprocess.Popen, timeout: float) -> StartResult:
+def _register_provisional(
+    experiment_id: str, proc: subprocess.Popen, logdir: str, idle: float
+) -> TensorBoardInfo:
+    """Record the process just spawned (port 0) while the lock is still held, so a concurrent
+    start() finds it; the watchdog replaces the entry with its port once it serves."""
+    import psutil
+
+    try:
+        create_time = psutil.Process(proc.pid).create_time()
+    except psutil.Error:
+        create_time = time.time()  # already gone: _await reports its exit
+    info = TensorBoardInfo(
+        experiment_id=experiment_id,
+        pid=proc.pid,
+        port=0,
+        logdir=logdir,
+        started=time.time(),
+        owner_pid=os.getpid(),
+        idle_timeout=idle,
+        create_time=create_time,
+    )
+    _write_entry(info)
+    return info
+
+
+def _write_entry(info: TensorBoardInfo) -> None:
+    entry = _entry(info.experiment_id)
+    filesystem.atomic_write(filesystem.Location("file", str(entry)), json.dumps(info.to_json()))
+
+
+def _await(
+    experiment_id: str, pending: TensorBoardInfo, proc: subprocess.Popen | None, timeout: float
+) -> StartResult:
+    """Wait until the process `pending` names registers its port and answers HTTP. `proc` is
+    set when this caller spawned it (and then kills it on timeout)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         info = _read(_entry(experiment_id))
-        if info is not None and info.pid == proc.pid and healthy(info, timeout=2):
+        if info is not None and info.pid == pending.pid and info.ready and healthy(info, 2):
             return StartResult(LAUNCHED, info)
-        if proc.poll() is not None:
-            log = (registry_dir() / f".{experiment_id}.log").read_text(errors="replace")
-            return StartResult(
-                FAILED, None, f"TensorBoard exited with code {proc.returncode}: {log[-2000:]}"
-            )
+        if proc is not None and proc.poll() is not None:
+            _forget(experiment_id, proc.pid)
+            return StartResult(FAILED, None, f"TensorBoard exited with code {proc.returncode}: "
+                               f"{_log_tail(experiment_id)}")  # fmt: skip
+        if info is None or info.pid != pending.pid or not _alive(pending):
+            return StartResult(FAILED, None, f"TensorBoard was stopped while it started: "
+                               f"{_log_tail(experiment_id)}")  # fmt: skip
         time.sleep(0.2)
-    _kill_group(proc.pid)
+    if proc is not None:
+        _kill_group(proc.pid)
+        _forget(experiment_id, proc.pid)
     return StartResult(TIMED_OUT, None, f"TensorBoard did not answer within {timeout} s")
+
+
+def _forget(experiment_id: str, pid: int) -> None:
+    """Remove the registry entry if it still names `pid` (a launch that failed)."""
+    current = _read(_entry(experiment_id))
+    if current is not None and current.pid == pid:
+        _entry(experiment_id).unlink(missing_ok=True)
+
+
+def _log_tail(experiment_id: str) -> str:
+    try:
+        return (registry_dir() / f".{experiment_id}.log").read_text(errors="replace")[-2000:]
+    except FileNotFoundError:
+        return ""
 
 
 def _kill_group(pid: int) -> None:
@@ -270,7 +349,7 @@ def _kill_group(pid: int) -> None:
 
 def stop(experiment_id: str) -> bool:
     """Stop an experiment's TensorBoard (its whole process group); False when none ran."""
-    info = find(experiment_id)
+    info = find(experiment_id, starting=True)
     _entry(experiment_id).unlink(missing_ok=True)
     if info is None:
         return False
@@ -281,7 +360,7 @@ def stop(experiment_id: str) -> bool:
 def stop_owned_by(pid: int) -> list[str]:
     """Stop every TensorBoard a process started (the server calls this when it stops)."""
     stopped = []
-    for info in running():
+    for info in running(starting=True):
         if info.owner_pid == pid and stop(info.experiment_id):
             stopped.append(info.experiment_id)
     return stopped
@@ -319,6 +398,17 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0)
 
 
+def _register_port(mine: TensorBoardInfo) -> bool:
+    """Replace this process's provisional entry by its real one, under the starters' lock (so
+    it never lands before the provisional entry). False when the entry no longer names us."""
+    with _lock(mine.experiment_id):
+        current = _read(_entry(mine.experiment_id))
+        if current is None or current.pid != mine.pid:
+            return False
+        _write_entry(mine)
+        return True
+
+
 def _serve(experiment_id: str, logdir: str, owner_pid: int, idle: float, pdeathsig: bool) -> None:
     """Run TensorBoard in this process and watch the owner and the idle timer."""
     import psutil
@@ -335,7 +425,7 @@ def _serve(experiment_id: str, logdir: str, owner_pid: int, idle: float, pdeaths
     )  # fmt: skip
     url = board.launch()
     me = psutil.Process()
-    info = TensorBoardInfo(
+    mine = TensorBoardInfo(
         experiment_id=experiment_id,
         pid=os.getpid(),
         port=int(url.rstrip("/").rsplit(":", 1)[1]),
@@ -345,7 +435,8 @@ def _serve(experiment_id: str, logdir: str, owner_pid: int, idle: float, pdeaths
         idle_timeout=idle,
         create_time=me.create_time(),
     )
-    filesystem.atomic_write(filesystem.Location("file", str(entry)), json.dumps(info.to_json()))
+    if not _register_port(mine):
+        os._exit(0)  # stopped (or replaced) while it started: never serve unregistered
     try:
         owner = psutil.Process(owner_pid)
         while owner.is_running() and owner.status() != psutil.STATUS_ZOMBIE:
@@ -353,6 +444,9 @@ def _serve(experiment_id: str, logdir: str, owner_pid: int, idle: float, pdeaths
                 last_use = entry.stat().st_mtime
             except FileNotFoundError:
                 break  # stopped by someone else
+            current = _read(entry)
+            if current is not None and current.pid != mine.pid:
+                break  # the registry names another process: this one is not the experiment's
             if idle > 0 and time.time() - last_use > idle:
                 break
             time.sleep(0.5)

@@ -62,3 +62,33 @@ def num_param_servers(spark: Any = None) -> int:
         if value is not None:
             return int(value)
     return project.current().num_tf_ps
+
+
+# The seed's helpers that call the Hopsworks REST API. Without a Hopsworks cluster there is no
+# such API: each raises one clear error instead of an AttributeError.
+HOPSWORKS_ONLY = (
+    "get_jwt", "send_request", "get_requests_verify", "get_hopsworks_rest_endpoint",
+    "set_auth_header", "prepare_requests", "http", "get_job_name", "get_api_key_aws",
+    "get_credentials", "abspath", "get_host_port_pair", "get_hopsworks_domain",
+)  # fmt: skip
+
+
+class HopsworksOnly(RuntimeError):
+    """A seed helper that needs a Hopsworks cluster was called outside one."""
+
+
+def _hopsworks_only(name: str) -> Any:
+    def helper(*_: Any, **__: Any) -> Any:
+        raise HopsworksOnly(
+            f"util.{name}() calls the Hopsworks REST API, which needs a Hopsworks cluster; "
+            "hops-jupyter's embedded default has none (project files, experiments, TensorBoard "
+            "and Kafka work without it)"
+        )
+
+    helper.__name__ = helper.__qualname__ = name
+    helper.__doc__ = "Needs a Hopsworks cluster: raises HopsworksOnly here."
+    return helper
+
+
+for _name in HOPSWORKS_ONLY:
+    globals()[_name] = _hopsworks_only(_name)

@@ -2,15 +2,18 @@
 registered TensorBoard on 127.0.0.1, started on demand.
 
 The target port only ever comes from the registry entry of a valid experiment id: no host or
-port is taken from the URL, so nothing but registered TensorBoards can be reached.
+port is taken from the URL, so nothing but registered TensorBoards can be reached. Jupyter's
+credentials (login cookie, token and XSRF headers, `token` and `_xsrf` query arguments) never
+reach TensorBoard, and the path is forwarded still percent-encoded, as the browser sent it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 from jupyter_server.base.handlers import JupyterHandler
 from tornado import httpclient, web
@@ -24,8 +27,34 @@ _HOP = {
     "transfer-encoding", "upgrade", "host", "content-length",
 }  # fmt: skip
 _REQUEST_DROP = _HOP | {"cookie", "authorization", "x-xsrftoken", "x-xsrf-token"}
+# Query arguments Jupyter authenticates with (`?token=` links, `_xsrf` form fields).
+_QUERY_DROP = {"token", "_xsrf"}
+# Characters a path may carry as they are; anything else is percent-encoded again.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_BARE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _CACHE_S = 5.0
 _TOUCH_S = 5.0
+
+
+def strip_credentials(query: str) -> str:
+    """A query string without Jupyter's credentials; every other argument is kept byte for
+    byte (same order, same encoding)."""
+    kept = [
+        part
+        for part in query.split("&")
+        if part and unquote_plus(part.split("=", 1)[0]) not in _QUERY_DROP
+    ]
+    return "&".join(kept)
+
+
+def encoded_path(raw_path: str) -> str:
+    """The path to send upstream, percent-encoded: tornado hands handlers a decoded path, in
+    which `%3F`, `%23` or `%2F` would turn into a query, a fragment or a separator."""
+    try:
+        raw = raw_path.encode("latin-1")  # tornado decodes the request line as latin-1
+    except UnicodeEncodeError:
+        raw = raw_path.encode()
+    return _BARE_PERCENT.sub("%25", quote(raw, safe=_PATH_SAFE))
 
 
 def _known_experiment(experiment_id: str) -> None:
@@ -34,6 +63,12 @@ def _known_experiment(experiment_id: str) -> None:
         records.experiment_dir(experiment_id)
     except KeyError as err:
         raise web.HTTPError(404, str(err.args[0])) from None
+
+
+def _scrub_url(url: str) -> str:
+    """A URL (the Referer of a page opened with `?token=`) without Jupyter's credentials."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query=strip_credentials(parts.query)))
 
 
 class _Targets:
@@ -90,6 +125,15 @@ class TensorBoardProxyHandler(JupyterHandler):
         if not source or urlsplit(source).netloc != self.request.host:
             raise web.HTTPError(403, f"Blocking cross-origin TensorBoard request from {source!r}")
 
+    def _upstream_path(self, decoded: str) -> str:
+        """The request's path below `.../tensorboard/<id>`, as the client encoded it."""
+        prefix = f"{self.base_url.rstrip('/')}/hops/tensorboard/"
+        raw = self.request.path
+        if raw.startswith(prefix):
+            _, slash, tail = raw[len(prefix) :].partition("/")
+            return encoded_path(slash + tail)
+        return encoded_path(quote(decoded))  # not reached with the routes of app.py
+
     async def _proxy(self, experiment_id: str, path: str | None) -> None:
         if not records.is_experiment_id(experiment_id):
             raise web.HTTPError(404, f"Unknown experiment id {experiment_id!r}")
@@ -111,12 +155,15 @@ class TensorBoardProxyHandler(JupyterHandler):
         self._relay(response, experiment_id)
 
     async def _fetch(self, info: tensorboard.TensorBoardInfo, path: str) -> httpclient.HTTPResponse:
-        url = f"http://127.0.0.1:{info.port}{path}"
-        if self.request.query:
-            url += f"?{self.request.query}"
+        url = f"http://127.0.0.1:{info.port}{self._upstream_path(path)}"
+        query = strip_credentials(self.request.query)
+        if query:
+            url += f"?{query}"
         headers = {
             k: v for k, v in self.request.headers.get_all() if k.lower() not in _REQUEST_DROP
         }
+        for name in [k for k in headers if k.lower() == "referer"]:
+            headers[name] = _scrub_url(headers[name])
         has_body = self.request.method in ("POST", "PUT", "PATCH")
         request = httpclient.HTTPRequest(
             url,
@@ -133,12 +180,12 @@ class TensorBoardProxyHandler(JupyterHandler):
     def _relay(self, response: httpclient.HTTPResponse, experiment_id: str) -> None:
         self.set_status(response.code, response.reason)
         self._headers.clear()
-        prefix = self.request.path.split(f"/hops/tensorboard/{experiment_id}", 1)[0]
+        prefix = f"{self.base_url.rstrip('/')}/hops/tensorboard/{quote(experiment_id, safe='')}"
         for name, value in response.headers.get_all():
             if name.lower() in _HOP:
                 continue
             if name.lower() == "location" and value.startswith("/"):
-                value = f"{prefix}/hops/tensorboard/{experiment_id}{value}"
+                value = f"{prefix}{value}"
             self.add_header(name, value)
         if response.body and self.request.method != "HEAD":
             self.write(response.body)

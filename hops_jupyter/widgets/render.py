@@ -1,7 +1,8 @@
 """What an experiment looks like: HTML tables and plotly figures built from its records.
 
 Pure functions of the records, shared by the live widget and the static view a notebook keeps
-once the experiment has ended.
+once the experiment has ended. Every value read from a record is escaped (`html.escape`, and
+`quote` inside URLs): `experiment.json` is a file anyone with project access can write.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import html
 import os
 from typing import Any
+from urllib.parse import quote
 
 import plotly.graph_objects as go
 
@@ -25,7 +27,7 @@ def tensorboard_path(experiment_id: str) -> str:
     """The proxy path of an experiment's TensorBoard on the Jupyter server that started this
     kernel (the server extension exports its base_url to kernels; "/" otherwise)."""
     base = os.environ.get("HOPS_SERVER_BASE_URL", "/")
-    return f"{base.rstrip('/')}/hops/tensorboard/{experiment_id}/"
+    return f"{base.rstrip('/')}/hops/tensorboard/{quote(str(experiment_id), safe='')}/"
 
 
 def _fmt(value: Any) -> str:
@@ -34,19 +36,19 @@ def _fmt(value: Any) -> str:
     return html.escape("" if value is None else str(value))
 
 
-def _status(status: str, stopped_step: int | None = None) -> str:
+def _status(status: str, stopped_step: Any = None) -> str:
     colour = _STATUS_COLOURS.get(status, "#333")
     label = html.escape(str(status))
     if status == TrialStatus.EARLY_STOPPED and stopped_step is not None:
-        label += f" at step {int(stopped_step)}"
+        label += f" at step {_fmt(stopped_step)}"
     return f'<span style="color:{colour};font-weight:600">{label}</span>'
 
 
 def header_html(record: ExperimentRecord) -> str:
-    link = tensorboard_path(record.id)
+    link = html.escape(tensorboard_path(record.id))
     return (
-        f"<b>{html.escape(record.name)}</b> &middot; {record.kind} &middot; {_status(record.status)}"
-        f" &middot; <code>{record.id}</code> &middot; "
+        f"<b>{_fmt(record.name)}</b> &middot; {_fmt(record.kind)} &middot; {_status(record.status)}"
+        f" &middot; <code>{_fmt(record.id)}</code> &middot; "
         f'<a href="{link}" target="_blank" rel="noopener">Open TensorBoard</a>'
     )
 
@@ -72,13 +74,18 @@ def _latest(trial: TrialRecord) -> Any:
     return (trial.latest or {}).get("metric")
 
 
+def _error_message(trial: TrialRecord) -> Any:
+    error = trial.error
+    return error.get("message", error) if isinstance(error, dict) else error
+
+
 def table_html(record: ExperimentRecord, limit: int = 200) -> str:
     names = list(record.search_space) or sorted({k for t in record.trials for k in t.params})
-    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    head = "".join(f"<th>{_fmt(n)}</th>" for n in names)
     rows = []
     for trial in record.trials[:limit]:
         cells = "".join(f"<td>{_fmt(trial.params.get(n))}</td>" for n in names)
-        error = f' title="{html.escape(trial.error["message"])}"' if trial.error else ""
+        error = f' title="{_fmt(_error_message(trial))}"' if trial.error else ""
         rows.append(
             f"<tr{error}><td>{_status(trial.status, trial.stopped_step)}</td>{cells}<td>{_fmt(_latest(trial))}</td>"
             f"<td>{_fmt(trial.metric)}</td><td>{_fmt(trial.duration_s)}</td></tr>"
@@ -144,7 +151,7 @@ def static_summary(record: ExperimentRecord) -> dict[str, Any]:
     done, total = progress(record)
     body = (
         f"<div class='hops-experiment'><p>{header_html(record)}</p>"
-        f"<p>{done}/{total} trials &middot; {record.trials_failed} failed</p>"
+        f"<p>{_fmt(done)}/{_fmt(total)} trials &middot; {_fmt(record.trials_failed)} failed</p>"
         f"<p>{best_html(record)}</p>{table_html(record)}</div>"
     )
     text = f"{record.kind} {record.id}: {record.status}, {done}/{total} trials, best {record.best_metric}"

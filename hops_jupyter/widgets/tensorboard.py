@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import json
 from typing import Any
+from urllib.parse import quote
 
 from hops_jupyter.widgets.render import tensorboard_path
 
@@ -15,17 +16,18 @@ MIME_TYPE = "application/vnd.hops.tensorboard+json"
 def tensorboard_bundle(experiment_id: str, height: int = 800) -> dict[str, Any]:
     """The MIME bundle for one experiment's TensorBoard."""
     path = tensorboard_path(experiment_id)
-    frame_id = f"hops-tb-{experiment_id}"
+    segment = quote(str(experiment_id), safe="")
+    frame_id = f"hops-tb-{segment}"
     # Inside JupyterLab the page's own base URL (jupyter-config-data) wins over the one the
     # kernel was told, so the frame works behind JupyterHub-style prefixes too.
-    fallback = f"""<iframe id="{frame_id}" src="{html.escape(path)}" style="width:100%;height:{height}px;border:0"></iframe>
+    fallback = f"""<iframe id="{html.escape(frame_id)}" src="{html.escape(path)}" style="width:100%;height:{int(height)}px;border:0"></iframe>
 <script>(function(){{var c=document.getElementById("jupyter-config-data");if(!c)return;
 var b=JSON.parse(c.textContent).baseUrl||"/";var f=document.getElementById({json.dumps(frame_id)});
-if(f)f.src=b.replace(/\\/?$/,"/")+"hops/tensorboard/{experiment_id}/";}})();</script>"""
+if(f)f.src=b.replace(/\\/?$/,"/")+{json.dumps(f"hops/tensorboard/{segment}/")};}})();</script>"""
     return {
         MIME_TYPE: {
             "experiment_id": experiment_id,
-            "path": f"hops/tensorboard/{experiment_id}/",
+            "path": f"hops/tensorboard/{segment}/",
             "height": height,
         },
         "text/html": fallback,

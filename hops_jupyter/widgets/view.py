@@ -77,6 +77,7 @@ class ExperimentView:
 
     def _read(self) -> ExperimentRecord:
         record = records.read_experiment(self.location)
+        record.id = self.experiment_id  # the folder's name, not whatever the file says
         for trial in record.trials:
             lines, self._offsets[trial.id] = records.read_metrics(
                 self.location.child(trial.id), self._offsets.get(trial.id, 0)
@@ -205,13 +206,28 @@ class ExperimentView:
         return self.box._repr_mimebundle_(**kwargs)
 
 
+def newest_experiment_id() -> str:
+    """The newest experiment, by its folder's name (ids sort by start time); the id written
+    inside experiment.json is not trusted."""
+    import pyarrow.fs as pafs
+
+    root = records.experiments_dir()
+    found = []
+    if root.isdir():
+        for info in root.fs.get_file_info(pafs.FileSelector(root.path)):
+            name = info.base_name
+            if info.type == pafs.FileType.Directory and records.is_experiment_id(name):
+                if root.child(name).child(records.EXPERIMENT_FILE).isfile():
+                    found.append(name)
+    if not found:
+        raise KeyError("The project has no experiments yet")
+    return max(found)
+
+
 def show(experiment_id: str | None = None) -> ExperimentView | None:
     """Show an experiment (default: the newest): live while it runs, static once it ended."""
     if experiment_id is None:
-        newest = records.list_experiments()
-        if not newest:
-            raise KeyError("The project has no experiments yet")
-        experiment_id = newest[0].id
+        experiment_id = newest_experiment_id()
     view = ExperimentView(str(experiment_id))
     record = view.record
     assert record is not None

@@ -45,6 +45,8 @@ __all__ = [
     "ASHA",
     "Categorical",
     "Direction",
+    "begin",
+    "end",
     "ExperimentFailed",
     "ExperimentResult",
     "Float",
@@ -175,6 +177,7 @@ def launch(*args: Any, name: str | None = None, metric_key: str | None = None,
            engine: str | Engine | None = None, workers: int | None = None,
            timeout: float | None = None, resume: str | None = None,
            description: str | None = None, local_logdir: bool = False,
+           versioned_resources: list[str] | None = None,
            hooks: Any = (), **kwargs: Any) -> ExperimentResult:  # fmt: skip
     """Run `fn()` once, or once per position of `args_dict` (equal-length lists, zipped).
 
@@ -188,12 +191,13 @@ def launch(*args: Any, name: str | None = None, metric_key: str | None = None,
             "(grid_search, random_search, differential_evolution, optimize)"
         )
     spark, rest = _split_spark(args)
-    fn, args_dict = _positional(rest, kwargs, "args_dict", required=False)
+    fn, args_dict, _ = _positional(rest, kwargs, "args_dict", required=False)
     return _run(
         "launch", fn, FixedTrials(args_dict), spark=spark, engine=engine, workers=workers,
         timeout=timeout, name=_name(name), direction=None, metric_key=metric_key,
         needs_metric=False, resume=resume, seed=None, hooks=hooks,
-        options={"description": description, "local_logdir": local_logdir},
+        options={"description": description, "local_logdir": local_logdir,
+                 "versioned_resources": versioned_resources},
     )  # fmt: skip
 
 
@@ -211,8 +215,9 @@ def grid_search(*args: Any, direction: str = Direction.MAX, name: str | None = N
     `(best_dir, best_params, best_return_dict)`.
     """
     spark, rest = _split_spark(args)
-    fn, grid = _positional(rest, kwargs, "args_dict", aliases=("grid_dict",))
-    direction = check_direction(direction)
+    fn, grid, more = _positional(rest, kwargs, "args_dict", aliases=("grid_dict",),
+                                 extra=("direction",))  # fmt: skip
+    direction = check_direction(more.get("direction", direction))
     return _run(
         "grid_search", fn, GridSearch(grid, direction), spark=spark, engine=engine,
         workers=workers, timeout=timeout, name=_name(name), direction=direction,
@@ -233,8 +238,10 @@ def random_search(*args: Any, direction: str = Direction.MAX, samples: int = 10,
     """`samples` trials drawn uniformly from `search_dict` bounds (`[low, high]`, or a list of
     choices). Reproducible with `seed=`."""
     spark, rest = _split_spark(args)
-    fn, space = _positional(rest, kwargs, "search_dict", aliases=("boundary_dict",))
-    direction = check_direction(direction)
+    fn, space, more = _positional(rest, kwargs, "search_dict", aliases=("boundary_dict",),
+                                  extra=("direction", "samples"))  # fmt: skip
+    direction = check_direction(more.get("direction", direction))
+    samples = more.get("samples", samples)
     seed = _seed(seed, resume)
     return _run(
         "random_search", fn, RandomSearch(space, samples, direction, seed), spark=spark,
@@ -259,9 +266,17 @@ def differential_evolution(*args: Any, direction: str = Direction.MAX, generatio
     """Asynchronous differential evolution over `search_dict` bounds: `population *
     generations` trials, a free worker getting a new candidate at once. Ints stay ints, a list
     of strings is categorical. Unpacks as `(best_dir, best_params, best_return_dict)`."""
+    population = kwargs.pop("popsize", population)  # the seed's evolutionary_search(popsize=)
     spark, rest = _split_spark(args)
-    fn, space = _positional(rest, kwargs, "search_dict", aliases=("boundary_dict",))
-    direction = check_direction(direction)
+    fn, space, more = _positional(
+        rest, kwargs, "search_dict", aliases=("boundary_dict",),
+        extra=("direction", "generations", "population", "mutation", "crossover"),
+    )  # fmt: skip
+    direction = check_direction(more.get("direction", direction))
+    generations = more.get("generations", generations)
+    population = more.get("population", population)
+    mutation = more.get("mutation", mutation)
+    crossover = more.get("crossover", crossover)
     seed = _seed(seed, resume)
     searcher = DifferentialEvolution(
         space, direction, generations, population, mutation, crossover, seed
@@ -312,8 +327,11 @@ def _positional(
     dict_name: str,
     required: bool = True,
     aliases: tuple[str, ...] = (),
-) -> tuple[Callable[..., Any], Any]:
-    """(fn, the dict) from positional or keyword arguments, with the seed's keyword names."""
+    extra: tuple[str, ...] = (),
+) -> tuple[Callable[..., Any], Any, dict[str, Any]]:
+    """(fn, the dict, positional extras by name) from positional or keyword arguments, with
+    the seed's keyword names (`map_fun`, `boundary_dict`, ...) and positional options
+    (`grid_search(fn, grid, "min")`, `random_search(fn, space, "max", 20)`)."""
     fn = (
         rest[0]
         if rest
@@ -323,15 +341,16 @@ def _positional(
     for key in (dict_name, *aliases):
         if key in kwargs:
             value = kwargs.pop(key)
-    if len(rest) > 2:
-        raise TypeError(f"Too many positional arguments: {len(rest)} (expected fn, {dict_name})")
+    if len(rest) > 2 + len(extra):
+        expected = ", ".join(("fn", dict_name, *extra))
+        raise TypeError(f"Too many positional arguments: {len(rest)} (expected {expected})")
     if kwargs:
         raise TypeError(f"Unknown keyword argument(s) {sorted(kwargs)}")
     if fn is None:
         raise TypeError("Missing the training function (the first argument)")
     if required and value is None:
         raise TypeError(f"Missing {dict_name}: the hyperparameters to search")
-    return fn, value
+    return fn, value, dict(zip(extra, rest[2:], strict=False))
 
 
 _steps: dict[str, int] = {}
@@ -386,6 +405,22 @@ def parameter_server(*args: Any, **kwargs: Any) -> ExperimentResult:
     if spark is not None:
         kwargs.setdefault("spark", spark)
     return distributed.parameter_server(*rest, **kwargs)
+
+
+def begin(name: str = "no-name", local_logdir: bool = False,
+          versioned_resources: list[str] | None = None, description: str | None = None) -> str:  # fmt: skip
+    """hops-util-py 1.0: start tracking the notebook code that follows as one run; returns its
+    logdir. Finish it with `end(metric)`."""
+    from hops_jupyter.core.experiment import manual
+
+    return manual.begin(name, local_logdir, versioned_resources, description)
+
+
+def end(metric: Any = None) -> str:
+    """hops-util-py 1.0: finish the run started by `begin()`; returns the experiment folder."""
+    from hops_jupyter.core.experiment import manual
+
+    return manual.end(metric)
 
 
 def show(experiment_id: str | None = None) -> Any:

@@ -102,6 +102,10 @@ def _check_count(name: str, value: Any, low: int) -> int:
     return value
 
 
+def _name(name: str | None) -> str | None:
+    return None if name in (None, "no-name") else name
+
+
 def _driver_host(spark: Any) -> str:
     if spark is None:
         return "127.0.0.1"
@@ -128,6 +132,7 @@ class ClusterRun(ExperimentRun):
             raise TypeError(
                 f"The training function must be callable, got {type(self.spec.fn.fn).__name__}"
             )
+        self._resources()
 
     def _describe_space(self) -> dict[str, Any]:
         counts: dict[str, int] = {}
@@ -228,18 +233,27 @@ def _finished_server(task: TrialTask) -> TrialRecord:
     return stopped
 
 
-def mirrored(
-    fn: Callable[[], Any], name: str | None = None, timeout: float | None = None
-) -> ExperimentResult:
+def _options(description: str | None, local_logdir: bool,
+             versioned_resources: list[str] | None) -> dict[str, Any]:  # fmt: skip
+    return {"description": description, "local_logdir": local_logdir,
+            "versioned_resources": versioned_resources}  # fmt: skip
+
+
+def mirrored(fn: Callable[[], Any], name: str | None = None, timeout: float | None = None,
+             description: str | None = None, local_logdir: bool = False,
+             versioned_resources: list[str] | None = None) -> ExperimentResult:  # fmt: skip
     """One worker using all its GPUs (`tf.distribute.MirroredStrategy`; the CPU when there are
     none), as a local worker process. `fn` builds its model inside `strategy.scope()`."""
     return run_cluster(
-        "mirrored", fn, [("chief", 0)], ("chief", 0), (), name, timeout=timeout, tf_config=False
-    )
+        "mirrored", fn, [("chief", 0)], ("chief", 0), (), _name(name), timeout=timeout,
+        tf_config=False, options=_options(description, local_logdir, versioned_resources),
+    )  # fmt: skip
 
 
 def collective_all_reduce(fn: Callable[[], Any], num_workers: int | None = None, name: str | None = None,
-                          timeout: float | None = None, spark: Any = None) -> ExperimentResult:  # fmt: skip
+                          timeout: float | None = None, spark: Any = None,
+                          description: str | None = None, local_logdir: bool = False,
+                          versioned_resources: list[str] | None = None) -> ExperimentResult:  # fmt: skip
     """`num_workers` processes training one model with `MultiWorkerMirroredStrategy` (worker 0
     is the chief): local processes, or one Spark barrier stage when given a SparkSession.
     Default: `util.num_executors(spark)` workers."""
@@ -248,13 +262,16 @@ def collective_all_reduce(fn: Callable[[], Any], num_workers: int | None = None,
     )
     roles = [("worker", i) for i in range(count)]
     return run_cluster(
-        "collective_all_reduce", fn, roles, roles[0], (), name, spark=spark, timeout=timeout
-    )
+        "collective_all_reduce", fn, roles, roles[0], (), _name(name), spark=spark,
+        timeout=timeout, options=_options(description, local_logdir, versioned_resources),
+    )  # fmt: skip
 
 
 def parameter_server(fn: Callable[[], Any], num_ps: int | None = None, num_workers: int | None = None,
                      name: str | None = None, timeout: float | None = None,
-                     spark: Any = None) -> ExperimentResult:  # fmt: skip
+                     spark: Any = None, description: str | None = None,
+                     local_logdir: bool = False,
+                     versioned_resources: list[str] | None = None) -> ExperimentResult:  # fmt: skip
     """TF2's `ParameterServerStrategy`: a chief runs `fn` as coordinator, `num_ps` parameter
     servers hold the variables, `num_workers` workers run the steps (Spark tasks when given a
     SparkSession; the chief and the parameter servers then run beside the driver). Defaults:
@@ -269,12 +286,6 @@ def parameter_server(fn: Callable[[], Any], num_ps: int | None = None, num_worke
         [("chief", 0)] + [("worker", i) for i in range(workers)] + [("ps", i) for i in range(ps)]
     )
     return run_cluster(
-        "parameter_server",
-        fn,
-        roles,
-        roles[0],
-        ("worker", "ps"),
-        name,
-        spark=spark,
-        timeout=timeout,
-    )
+        "parameter_server", fn, roles, roles[0], ("worker", "ps"), _name(name), spark=spark,
+        timeout=timeout, options=_options(description, local_logdir, versioned_resources),
+    )  # fmt: skip

@@ -8,13 +8,17 @@ metrics are appended one line at a time, so readers never see half a record.
 
 from __future__ import annotations
 
+import ast
 import datetime
 import enum
 import hashlib
 import json
 import math
+import os
 import re
 import secrets
+import socket
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import quote
@@ -45,6 +49,8 @@ class TrialStatus(enum.StrEnum):
 PENDING, RUNNING, FINISHED = TrialStatus.PENDING, TrialStatus.RUNNING, TrialStatus.FINISHED
 FAILED, EARLY_STOPPED, KILLED = TrialStatus.FAILED, TrialStatus.EARLY_STOPPED, TrialStatus.KILLED
 ENDED = frozenset({FINISHED, FAILED, EARLY_STOPPED, KILLED})
+HEARTBEAT_S = 5.0  # how often a running experiment's driver refreshes its record
+HEARTBEAT_TIMEOUT_S = 60.0  # a driver on another host is lost after this long without one
 _ID_RE = re.compile(r"^\d{8}T\d{9}-[0-9a-f]{4}$")
 
 
@@ -64,9 +70,22 @@ def is_experiment_id(value: Any) -> bool:
     return isinstance(value, str) and bool(_ID_RE.match(value))
 
 
+def _text(value: Any) -> str:
+    """A value as it reads in a folder name; a string that would read as another type (`"1"`
+    next to `1`, `"True"`, `"None"`) keeps its quotes, so typed values never share a name."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return value
+        return repr(value) if not isinstance(parsed, str) or value[:1] in "'\"" else value
+    return str(value)
+
+
 def _fmt(value: Any) -> str:
-    text = repr(value) if isinstance(value, float) else str(value)
-    return quote(text, safe="-_.,:+@")
+    return quote(_text(value), safe="-_.,:+@")
 
 
 def trial_name(params: dict[str, Any]) -> str:
@@ -94,11 +113,15 @@ class TrialRecord:
     finished: str | None = None
     duration_s: float | None = None
     stopped_step: int | None = None  # EARLY_STOPPED: the step at which it was stopped
+    metric_nonfinite: str | None = None  # 'nan'/'inf'/'-inf' when the metric was (stored null)
     latest: dict[str, Any] | None = None  # last line of metrics.jsonl, filled in on read
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("latest")
+        flag = nonfinite(self.metric)
+        if flag is not None:
+            data["metric"], data["metric_nonfinite"] = None, flag
         return data
 
 
@@ -130,6 +153,9 @@ class ExperimentRecord:
     project: str = ""
     user: str = ""
     url: str = ""
+    # The driver running it: host, pid, process start time, heartbeat (seconds since epoch).
+    owner: dict[str, Any] | None = None
+    status_message: str | None = None  # why it ended as it did ("driver lost")
     trials: list[TrialRecord] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -157,10 +183,18 @@ def experiment_dir(experiment_id: str, cfg: project.Project | None = None) -> Lo
     return loc
 
 
-def json_safe(value: Any) -> Any:
-    """JSON has no NaN/inf: store them as strings so every reader can parse the file."""
+def nonfinite(value: Any) -> str | None:
+    """'nan', 'inf' or '-inf' for a non-finite float, else None."""
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
+    return None
+
+
+def json_safe(value: Any) -> Any:
+    """Strict JSON has no NaN/inf: they become null (records that keep such a value say which
+    in a `*_nonfinite` field), so every reader, in any language, can parse the file."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     if isinstance(value, dict):
         return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -243,10 +277,50 @@ def read_trials(loc: Location) -> list[TrialRecord]:
     return trials
 
 
+def this_owner() -> dict[str, Any]:
+    """This process as the owner of a running experiment."""
+    import psutil
+
+    return {"host": socket.gethostname(), "pid": os.getpid(),
+            "started": psutil.Process().create_time(), "heartbeat": time.time()}  # fmt: skip
+
+
+def owner_alive(owner: dict[str, Any] | None) -> bool:
+    """Whether the driver that owns a record still runs: on this host its pid, checked with its
+    start time (pids are reused); elsewhere a heartbeat younger than HEARTBEAT_TIMEOUT_S."""
+    if not owner:
+        return False
+    if owner.get("host") == socket.gethostname():
+        import psutil
+
+        try:
+            proc = psutil.Process(int(owner["pid"]))
+            return abs(proc.create_time() - float(owner["started"])) < 1.0 and (
+                proc.status() != psutil.STATUS_ZOMBIE
+            )
+        except (psutil.Error, KeyError, TypeError, ValueError):
+            return False
+    return time.time() - float(owner.get("heartbeat") or 0) < HEARTBEAT_TIMEOUT_S
+
+
+def _driver_lost(record: ExperimentRecord) -> None:
+    """What readers show for a RUNNING record whose driver is gone: KILLED, with its running
+    trials, and why (the files stay as they are until a resume)."""
+    record.status, record.status_message = KILLED, "driver lost"
+    for trial in record.trials:
+        if trial.status in (RUNNING, PENDING):
+            trial.status = KILLED
+            trial.error = {"type": "DriverLost", "message": "driver lost", "traceback": ""}
+
+
 def read_experiment(loc: Location, with_trials: bool = True) -> ExperimentRecord:
-    record = ExperimentRecord(**read_json(loc.child(EXPERIMENT_FILE)))
+    data = read_json(loc.child(EXPERIMENT_FILE))
+    data["id"] = loc.name  # the folder names the experiment, whatever the file says
+    record = ExperimentRecord(**data)
     if with_trials:
         record.trials = read_trials(loc)
+    if record.status == RUNNING and not owner_alive(record.owner):
+        _driver_lost(record)
     return record
 
 

@@ -3,7 +3,10 @@ failed (it carries the result, so records and tracebacks stay at hand)."""
 
 from __future__ import annotations
 
-import os
+import dis
+import sys
+from collections.abc import Iterator
+from types import FrameType
 from typing import Any
 
 from hops_jupyter.core.experiment.records import ExperimentRecord, TrialRecord
@@ -19,18 +22,47 @@ class ExperimentFailed(RuntimeError):
         self.result = result
 
 
-class ExperimentResult(os.PathLike):
-    """What launch and the searches return.
+def _unpack_targets(frame: FrameType | None) -> int | None:
+    """How many names the calling line unpacks into (`a, b = result` gives 2), else None.
 
-    `str(result)` (and `os.fspath`) is the experiment's folder, as the seed's code expects
-    (`tensorboard.visualize(result)`); it unpacks as `(logdir, return_dict)` for launch and
-    `(best_dir, best_params, best_return_dict)` for searches, as later Hops versions return.
+    Seed-era code unpacks a search's result into two names, later code into three; Python
+    gives an iterator no way to know which, so the caller's bytecode is read (the interpreter
+    is executing UNPACK_SEQUENCE at `f_lasti` when it asks for the iterator)."""
+    if frame is None:
+        return None
+    for ins in dis.get_instructions(frame.f_code):
+        if ins.offset == frame.f_lasti:
+            return ins.arg if ins.opname == "UNPACK_SEQUENCE" else None
+    return None
+
+
+class ExperimentResult(str):
+    """What launch and the searches return: a `str` whose value is the experiment's folder.
+
+    Seed-era code uses it as a path (`result + "/run"`, `.startswith(...)`, `json.dumps`,
+    `tensorboard.visualize(result)`). It unpacks as `(logdir, return_dict)` for launch and
+    distributed runs; for searches as `(best_dir, best_params, best_return_dict)`, or into two
+    names as `(logdir, best_params)`, the hops-util-py 1.0 form. `result.id`, `.record`,
+    `.trials`, `.best_metric`, ... are there too.
     """
 
-    def __init__(self, record: ExperimentRecord) -> None:
-        self.record = record
-        self.id = record.id
-        self.path = record.url
+    record: ExperimentRecord
+
+    def __new__(cls, record: ExperimentRecord) -> ExperimentResult:
+        obj = super().__new__(cls, record.url)
+        obj.record = record
+        return obj
+
+    def __getnewargs__(self) -> tuple[Any, ...]:  # pickle: rebuilt from its record
+        return (self.record,)
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def path(self) -> str:
+        return self.record.url
 
     @property
     def status(self) -> str:
@@ -75,19 +107,13 @@ class ExperimentResult(os.PathLike):
             return (self.path, self.return_dict)
         return (self.best_dir, self.best_params, self.best_return)
 
-    def __iter__(self):
-        return iter(self._as_tuple())
-
-    def __len__(self) -> int:
-        return len(self._as_tuple())
-
-    def __getitem__(self, index: int) -> Any:
-        return self._as_tuple()[index]
+    def __iter__(self) -> Iterator[Any]:
+        values = self._as_tuple()
+        if len(values) == 3 and _unpack_targets(sys._getframe(1)) == 2:
+            return iter((self.path, self.best_params))
+        return iter(values)
 
     def __fspath__(self) -> str:
-        return self.path
-
-    def __str__(self) -> str:
         return self.path
 
     def __repr__(self) -> str:

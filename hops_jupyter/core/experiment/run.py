@@ -12,11 +12,13 @@ loop. No state outlives a run: two runs can go one after the other, or at once f
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import inspect
 import json
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 # A trial told to stop that has not ended this long after (it does not call report() again,
 # or it catches everything) is killed by its engine.
 STOP_GRACE_S = 0.5
+LOCK_FILE = ".resume.lock"
 # How long one wait for engine events lasts; reports are answered at once regardless.
 WAIT_S = 0.2
 
@@ -156,6 +159,7 @@ class ExperimentRun:
 
     def __init__(self, spec: ExperimentSpec) -> None:
         self.spec, self.engine, self.search = spec, spec.engine, spec.searcher
+        self.resumed_status: str | None = None
         self.cfg = project.current()
         self._check()  # everything is validated before anything is written
         self.fn_key, self.fn_bytes = pickle_function(spec.fn)
@@ -170,11 +174,28 @@ class ExperimentRun:
         self._policy_lock = threading.Lock()  # the report server's threads use the policy too
         self.env = config_env(self.cfg)
         self._start = time.monotonic()
+        self._written = 0.0
+        self._lock_path: str | None = None
 
     # --- set-up --------------------------------------------------------------------------
 
     def _check(self) -> None:
         check_signature(self.spec.fn, list(self.search.describe()))
+        self._resources()
+
+    def _resources(self) -> list[filesystem.Location]:
+        """The files `versioned_resources=` names, each checked to exist (as Hops did, they are
+        copied into the experiment folder)."""
+        paths = self.spec.options.get("versioned_resources") or []
+        if isinstance(paths, str) or not isinstance(paths, (list, tuple)):
+            raise TypeError(f"versioned_resources must be a list of paths, got {paths!r}")
+        found = []
+        for path in paths:
+            loc = filesystem.resolve(path, self.cfg)
+            if not loc.isfile():
+                raise FileNotFoundError(f"versioned_resources: no file at {path!r} ({loc.url})")
+            found.append(loc)
+        return found
 
     def _describe_space(self) -> dict[str, Any]:
         return _space(self.search)
@@ -183,14 +204,11 @@ class ExperimentRun:
         spec = self.spec
         if spec.resume:
             old = records.read_experiment(records.experiment_dir(spec.resume, self.cfg))
-            space = self._describe_space()
-            if old.kind != spec.kind or old.search_space != space:
-                raise ValueError(
-                    f"Cannot resume {spec.resume!r}: it was a {old.kind} over {old.search_space}, "
-                    f"this call is a {spec.kind} over {space}"
-                )
+            self._check_resume(old)
             known = {t.id: t for t in old.trials if t.status in (FINISHED, EARLY_STOPPED)}
+            self.resumed_status = old.status
             old.status, old.finished, old.duration_s = records.RUNNING, None, None
+            old.status_message, old.trials_total = None, self.search.total
             old.trials = []
             return old, known
         exp_id = records.new_experiment_id()
@@ -208,9 +226,68 @@ class ExperimentRun:
         )  # fmt: skip
         return record, {}
 
+    def _check_resume(self, old: ExperimentRecord) -> None:
+        """Refuse a resume that would run other trials than the first run (another kind, space,
+        seed or optimizer), or that another live process is running now."""
+        spec = self.spec
+        mine = {"kind": spec.kind, "search space": self._describe_space(), "seed": spec.seed,
+                "optimizer": spec.options.get("optimizer")}  # fmt: skip
+        theirs = {"kind": old.kind, "search space": old.search_space, "seed": old.seed,
+                  "optimizer": old.options.get("optimizer")}  # fmt: skip
+        differ = [k for k in mine if mine[k] != theirs[k] and not (k == "seed" and mine[k] is None)]
+        if differ:
+            detail = "; ".join(f"{k}: {theirs[k]!r} then, {mine[k]!r} now" for k in differ)
+            raise ValueError(f"Cannot resume {old.id!r}: this call differs in {detail}")
+        if old.status == records.RUNNING and records.owner_alive(old.owner):
+            owner = old.owner or {}
+            raise RuntimeError(
+                f"Experiment {old.id} is running in process {owner.get('pid')} on "
+                f"{owner.get('host')}: resume it once that process has ended"
+            )
+
+    def _lock(self) -> None:
+        """One resumer at a time: an exclusive lock file (local filesystems), taken over only
+        from a process that is gone."""
+        if self.loc.scheme != "file":
+            return  # HDFS: the owner check above is what we have
+        path = os.path.join(self.loc.path, LOCK_FILE)
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    with open(path) as f:
+                        holder = json.load(f)
+                except (OSError, ValueError):
+                    holder = {}
+                if records.owner_alive(holder):
+                    raise RuntimeError(
+                        f"Experiment {self.record.id} is being resumed by process "
+                        f"{holder.get('pid')} on {holder.get('host')}: wait for it to end"
+                    ) from None
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)  # its holder died: take it over
+                continue
+            with os.fdopen(fd, "w") as f:
+                json.dump(records.this_owner(), f)
+            self._lock_path = path
+            return
+        raise RuntimeError(f"Could not lock experiment {self.record.id} for resuming")
+
+    def _unlock(self) -> None:
+        if self._lock_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._lock_path)
+            self._lock_path = None
+
     def _begin(self) -> None:
         self.loc.fs.create_dir(self.loc.path, recursive=True)
+        if self.spec.resume:
+            self._lock()
+        self.record.owner = records.this_owner()
         self._write()
+        for source in self._resources():
+            filesystem.copy(source, self.loc.child(source.name))
         self.server = ReportServer(self._decide, getattr(self.engine, "report_host", "127.0.0.1"))
         if self.cfg.tensorboard:
             self._start_tensorboard()
@@ -251,6 +328,8 @@ class ExperimentRun:
             return False
         self._collect(self.engine.wait(timeout=WAIT_S))
         self._enforce_stops()
+        if time.time() - self._written >= records.HEARTBEAT_S:
+            self._write()  # the heartbeat: readers on other hosts see the driver alive
         return True
 
     def _launch(self) -> None:
@@ -346,12 +425,16 @@ class ExperimentRun:
                 self.trials[task.trial_id] = record_failure(
                     task, "KeyboardInterrupt" if killed else "Stopped", message, KILLED
                 )
-        self._finish(KILLED if killed else FAILED)
+        if self.resumed_status == FINISHED:
+            self._finish(FINISHED)  # a failed resume never rewrites a finished record
+        else:
+            self._finish(KILLED if killed else FAILED)
 
     def _close(self) -> None:
         self.engine.close()
         if self.server is not None:
             self.server.close()
+        self._unlock()
 
     def _final_status(self) -> str:
         ok = any(t.status in (FINISHED, EARLY_STOPPED) for t in self.trials.values())
@@ -386,7 +469,10 @@ class ExperimentRun:
         self._hook("on_finished", record)
 
     def _write(self) -> None:
+        if self.record.owner is not None:
+            self.record.owner["heartbeat"] = time.time()
         records.write_experiment(self.loc, self.record)
+        self._written = time.time()
 
     def _hook(self, name: str, *args: Any) -> None:
         for hooks in self.spec.hooks:

@@ -197,9 +197,63 @@ def error_info(err: BaseException) -> dict[str, str]:
     }
 
 
+WORKDIR_PREFIX = "hops-trial-"
+# The process whose death frees a trial's working folder (a local worker's keeper; else the
+# process running the trial).
+WORKDIR_OWNER_ENV = "HOPS_WORKDIR_OWNER"
+
+
+def workdir_glob(pid: int) -> str:
+    """The working folders of the trials a process ran (`hops-trial-<pid>-*` in the temp dir)."""
+    return os.path.join(tempfile.gettempdir(), f"{WORKDIR_PREFIX}{pid}-*")
+
+
+def sweep_workdirs(pid: int | None = None) -> None:
+    """Remove trial working folders left by a process that is gone (a crash or a kill skips
+    the trial's own clean-up), or, given `pid`, those of that process."""
+    import glob
+
+    import psutil
+
+    pattern = (
+        workdir_glob(pid) if pid else os.path.join(tempfile.gettempdir(), f"{WORKDIR_PREFIX}*")
+    )
+    for path in glob.glob(pattern):
+        owner = os.path.basename(path)[len(WORKDIR_PREFIX) :].split("-", 1)[0]
+        if pid or (owner.isdigit() and not psutil.pid_exists(int(owner))):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def end_descendants(keep: set[int] | frozenset[int] = frozenset()) -> None:
+    """SIGKILL every process this one started (children, grandchildren, daemons reparented to
+    it as a subreaper) except those in `keep`: nothing a trial starts outlives it."""
+    import psutil
+
+    try:
+        procs = [p for p in psutil.Process().children(recursive=True) if p.pid not in keep]
+    except psutil.Error:
+        return
+    for proc in procs:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    psutil.wait_procs(procs, timeout=2)
+
+
+def _children() -> set[int]:
+    import psutil
+
+    try:
+        return {p.pid for p in psutil.Process().children(recursive=True)}
+    except psutil.Error:
+        return set()
+
+
 def run_trial(task: TrialTask, load_fn: Callable[[], Callable[..., Any]]) -> TrialRecord:
-    """Run `load_fn()(**task.params)` as the trial; never raises for the trial's own errors."""
+    """Run `load_fn()(**task.params)` as the trial; never raises for the trial's own errors.
+    Whatever the trial started (child processes, its working folder) is gone when it returns."""
     os.environ.update(task.env)
+    sweep_workdirs()
+    before = _children()
     cfg = project.current()
     loc = filesystem.resolve(task.trial_url, cfg)
     loc.fs.create_dir(loc.path, recursive=True)
@@ -209,7 +263,8 @@ def run_trial(task: TrialTask, load_fn: Callable[[], Callable[..., Any]]) -> Tri
     ctx = context.TrialContext(
         task.experiment_id, task.trial_id, loc.url, dict(task.params), reporter=client
     )
-    workdir = tempfile.mkdtemp(prefix="hops-trial-")
+    owner = os.environ.get(WORKDIR_OWNER_ENV) or str(os.getpid())
+    workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{owner}-")
     start = time.monotonic()
     old_cwd = os.getcwd()
     try:
@@ -225,10 +280,11 @@ def run_trial(task: TrialTask, load_fn: Callable[[], Callable[..., Any]]) -> Tri
         record.status = FINISHED
     except TrialStopped as stop:  # the stopping policy ended it at this step
         record.status, record.metric, record.stopped_step = EARLY_STOPPED, stop.value, stop.step
-    except (Exception, SystemExit) as err:
+    except (Exception, SystemExit, KeyboardInterrupt) as err:  # an interrupt is the trial's too
         record.status = FAILED
         record.error = error_info(err)
     finally:
+        end_descendants(keep=before)
         shutil.rmtree(workdir, ignore_errors=True)
         if client is not None:
             client.close()

@@ -4,6 +4,7 @@ one file with an Engine subclass plus a line in experiment/registry.py."""
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 
 from hops_jupyter.core.experiment.records import TrialRecord
@@ -18,9 +19,12 @@ def check_slots(workers: object) -> int:
 
 
 def check_timeout(timeout: object) -> float | None:
-    """None, or a positive number of seconds."""
+    """None, or a positive, finite number of seconds."""
     if timeout is not None and (
-        not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0
+        not isinstance(timeout, (int, float))
+        or isinstance(timeout, bool)
+        or not math.isfinite(timeout)
+        or timeout <= 0
     ):
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     return timeout

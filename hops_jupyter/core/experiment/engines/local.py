@@ -8,6 +8,7 @@ new worker for the next trial.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
@@ -20,7 +21,7 @@ from multiprocessing.connection import Connection, wait
 
 from hops_jupyter.core.experiment.engines.base import Engine, check_slots, check_timeout
 from hops_jupyter.core.experiment.records import TrialRecord
-from hops_jupyter.core.experiment.trial import TrialTask, record_failure
+from hops_jupyter.core.experiment.trial import TrialTask, record_failure, sweep_workdirs
 
 
 def _python_path() -> str:
@@ -61,12 +62,24 @@ class _Worker:
         self.started = time.monotonic()
 
     def kill(self) -> None:
+        """SIGKILL the worker, its process group and every descendant (daemons that left the
+        group included), and remove its trials' working folders."""
+        import psutil
+
+        try:
+            descendants = psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.Error:
+            descendants = []
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
+        for proc in descendants:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
         self.proc.wait()
         self.conn.close()
+        sweep_workdirs(self.proc.pid)
 
     def exit_reason(self) -> str:
         try:

@@ -2,7 +2,7 @@
 expected improvement: the strongest search at notebook budgets (tens to a few hundred trials) on
 smooth problems, measured in benchmarks/search_quality.py.
 
-scikit-learn fits the model; the loop around it (unit cube, copula transform of the values,
+scikit-learn fits the model; the loop around it (unit cube, power transform of the values,
 pending trials, the acquisition search) is written here because the libraries that had one
 (scikit-optimize) are no longer maintained and none handles trials still running: those are
 "believed" at the model's mean (kriging believer), so parallel workers get different points.
@@ -20,13 +20,21 @@ from hops_jupyter.core.experiment.search.base import Searcher, check_count
 from hops_jupyter.core.experiment.search.space import parse_bounds
 
 
-def _copula(losses: np.ndarray) -> np.ndarray:
-    """Ranks mapped to normal quantiles: robust to scales spanning decades (Rosenbrock) and to
-    failures (+inf), which become the worst rank."""
-    from scipy.stats import norm, rankdata
+def _warp(losses: np.ndarray) -> np.ndarray:
+    """Yeo-Johnson power transform and standardization (scikit-learn's PowerTransformer):
+    tames values spanning decades (Rosenbrock) while keeping how much better the best are.
+    Failures (+inf) count as the worst value seen."""
+    from sklearn.preprocessing import PowerTransformer
 
-    ranks = rankdata(losses)
-    return norm.ppf((ranks - 0.5) / len(losses))
+    finite = losses[np.isfinite(losses)]
+    worst = finite.max() if finite.size else 0.0
+    values = np.where(np.isfinite(losses), losses, worst)
+    if np.ptp(values) == 0:
+        return np.zeros_like(values)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # overflow chatter on extreme values
+        warped = PowerTransformer().fit_transform(values[:, None])[:, 0]
+    return warped if np.all(np.isfinite(warped)) else (values - values.mean()) / values.std()
 
 
 class GPSearch(Searcher):
@@ -70,7 +78,12 @@ class GPSearch(Searcher):
         elif len(self._y) < 2:
             u = self._rng.random(len(self.dims))
         else:
-            u = self._propose()
+            from threadpoolctl import threadpool_limits
+
+            # Small matrices: one BLAS thread is fastest, and many times faster than threads
+            # spinning against trials that keep the other cores busy.
+            with threadpool_limits(1):
+                u = self._propose()
         params = self._decode(u)
         self._pending.setdefault(repr(params), []).append(u)
         return params
@@ -84,33 +97,41 @@ class GPSearch(Searcher):
         self._y.append(self.loss(value))
 
     def _model(self, x: np.ndarray, y: np.ndarray, optimize: bool) -> Any:
+        """A GP on (x, y). Optimizing its hyperparameters starts both from the last fit (they
+        move little between asks) and from the defaults (so one bad fit is not kept forever),
+        and keeps the likelier; without optimizing it reuses the last fit's."""
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
         d = x.shape[1]
-        previous = getattr(self, "_kernel", None)
-        # Warm start from the last fit: the hyperparameters move little between two asks, so
-        # one local optimization replaces random restarts (most of the cost otherwise).
-        kernel = previous or ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
-            np.full(d, 0.3), (1e-2, 1e2), nu=2.5
+        fresh = ConstantKernel(1.0, (1e-3, 1e3)) * Matern(
+            np.full(d, 0.3), (0.03, 30.0), nu=2.5
         ) + WhiteKernel(1e-4, (1e-8, 1e-1))
-        gp = GaussianProcessRegressor(
-            kernel, normalize_y=True, optimizer="fmin_l_bfgs_b" if optimize else None,
-            n_restarts_optimizer=2 if optimize and previous is None else 0,
-            random_state=int(self._rng.integers(2**31)),
-        )  # fmt: skip
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # convergence chatter at the bounds of the kernel
-            gp.fit(x, y)
+        previous = getattr(self, "_kernel", None)
+        starts = [fresh] if previous is None else [previous, fresh] if optimize else [previous]
+        best = None
+        for kernel in starts:
+            gp = GaussianProcessRegressor(
+                kernel, normalize_y=True, optimizer="fmin_l_bfgs_b" if optimize else None,
+                n_restarts_optimizer=0, random_state=int(self._rng.integers(2**31)),
+            )  # fmt: skip
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # convergence chatter at the kernel's bounds
+                gp.fit(x, y)
+            if (
+                best is None
+                or gp.log_marginal_likelihood_value_ > best.log_marginal_likelihood_value_
+            ):
+                best = gp
         if optimize:
-            self._kernel = gp.kernel_
-        return gp
+            self._kernel = best.kernel_
+        return best
 
     def _propose(self) -> np.ndarray:
         from scipy.stats import norm
 
         x = np.array(self._x)
-        y = _copula(np.array(self._y))
+        y = _warp(np.array(self._y))
         # Refit the hyperparameters at every ask while data is scarce, then every 4th ask.
         gp = self._model(x, y, optimize=len(x) < 40 or len(x) % 4 == 0)
         pending = [u for waiting in self._pending.values() for u in waiting]
