@@ -112,12 +112,9 @@ def optuna_side() -> tuple[float, float, int]:
 
 
 def main() -> None:
-    lines: list[str] = []
+    from benchmarks.common import Report
 
-    def out(line: str) -> None:
-        print(line, flush=True)
-        lines.append(line)
-
+    out = Report("early_stopping")
     with tempfile.TemporaryDirectory() as home:
         os.environ["HOPS_HOME"] = home
         os.environ["HOPS_TENSORBOARD"] = "false"
@@ -137,9 +134,7 @@ def main() -> None:
         close = asha[1] >= max(full[1], opt[1]) - 0.005
         out(f"\ntarget (asha faster than both, best within 0.5 points): "
             f"{'met' if faster and close else 'MISSED'}")  # fmt: skip
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / "early_stopping.txt").write_text("\n".join(lines) + "\n")
+    out.save()
 
 
 if __name__ == "__main__":

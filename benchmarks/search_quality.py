@@ -11,7 +11,6 @@ benchmarks/results/search_quality.txt.
 from __future__ import annotations
 
 import datetime
-import math
 import os
 import statistics
 import sys
@@ -19,64 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import PROBLEMS, Report, optuna_tpe  # noqa: E402 - after the path set-up
 
 SEEDS = int(os.environ.get("HOPS_BENCH_SEEDS", "10"))
 BUDGETS = (50, 200)
-
-
-def branin(x):
-    x1, x2 = x
-    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
-    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
-
-
-_H_A = np.array(
-    [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14], [3, 3.5, 1.7, 10, 17, 8],
-     [17, 8, 0.05, 10, 0.1, 14]]
-)  # fmt: skip
-_H_P = 1e-4 * np.array(
-    [[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
-     [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]]
-)  # fmt: skip
-_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
-
-
-def hartmann6(x):
-    x = np.asarray(x)
-    return float(-np.sum(_H_ALPHA * np.exp(-np.sum(_H_A * (x - _H_P) ** 2, axis=1))))
-
-
-def rosenbrock(x):
-    x = np.asarray(x)
-    return float(np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
-
-
-def ackley(x):
-    x = np.asarray(x)
-    d = len(x)
-    return float(
-        -20 * np.exp(-0.2 * np.sqrt(np.sum(x**2) / d))
-        - np.exp(np.sum(np.cos(2 * np.pi * x)) / d)
-        + 20
-        + math.e
-    )
-
-
-def styblinski_tang(x):
-    x = np.asarray(x)
-    return float(0.5 * np.sum(x**4 - 16 * x**2 + 5 * x))
-
-
-PROBLEMS = {
-    "Branin": (branin, [(-5.0, 10.0), (0.0, 15.0)], 0.397887),
-    "Hartmann-6": (hartmann6, [(0.0, 1.0)] * 6, -3.32237),
-    "Rosenbrock-4": (rosenbrock, [(-5.0, 10.0)] * 4, 0.0),
-    "Ackley-5": (ackley, [(-32.768, 32.768)] * 5, 0.0),
-    "Styblinski-Tang-4": (styblinski_tang, [(-5.0, 5.0)] * 4, -39.16617 * 4),
-}
 
 
 def objective(f):
@@ -100,18 +47,6 @@ def hops(optimizer: str):
     return run
 
 
-def optuna_tpe(f, bounds, budget, seed):
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(
-        lambda t: f([t.suggest_float(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(bounds)]),
-        n_trials=budget,
-    )
-    return study.best_value
-
-
 METHODS = {
     "optimize (auto)": hops("auto"),
     "Optuna TPE (seq)": optuna_tpe,
@@ -120,14 +55,9 @@ METHODS = {
 
 
 def main() -> None:
-    lines: list[str] = []
-
-    def out(line: str) -> None:
-        print(line, flush=True)
-        lines.append(line)
-
     from hops_jupyter.core.experiment import registry
 
+    out = Report("search_quality")
     with tempfile.TemporaryDirectory() as home:
         os.environ["HOPS_HOME"] = home
         os.environ["HOPS_TENSORBOARD"] = "false"
@@ -152,9 +82,7 @@ def main() -> None:
                     + f"{time.perf_counter() - t0:>9.0f}")  # fmt: skip
         out(f"\ntarget (optimize at or below Optuna TPE everywhere): "
             f"{'met' if all(met) else 'MISSED'} ({sum(met)}/{len(met)})")  # fmt: skip
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / "search_quality.txt").write_text("\n".join(lines) + "\n")
+    out.save()
 
 
 if __name__ == "__main__":

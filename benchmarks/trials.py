@@ -17,7 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.common import PROBLEMS as PROBLEMS_ALL  # noqa: E402 - after the path set-up
+from benchmarks.common import Report, optuna_tpe  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 SEEDS = 3 if QUICK else 10
@@ -115,42 +117,7 @@ def engines_section(out) -> None:
 # --- search quality ------------------------------------------------------------------------
 
 
-def branin(x):
-    x1, x2 = x
-    b, c, t = 5.1 / (4 * math.pi**2), 5 / math.pi, 1 / (8 * math.pi)
-    return (x2 - b * x1**2 + c * x1 - 6) ** 2 + 10 * (1 - t) * math.cos(x1) + 10
-
-
-_H_A = np.array(
-    [
-        [10, 3, 17, 3.5, 1.7, 8],
-        [0.05, 10, 17, 0.1, 8, 14],
-        [3, 3.5, 1.7, 10, 17, 8],
-        [17, 8, 0.05, 10, 0.1, 14],
-    ]
-)
-_H_P = 1e-4 * np.array(
-    [[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
-     [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]]
-)  # fmt: skip
-_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
-
-
-def hartmann6(x):
-    x = np.asarray(x)
-    return float(-np.sum(_H_ALPHA * np.exp(-np.sum(_H_A * (x - _H_P) ** 2, axis=1))))
-
-
-def rosenbrock4(x):
-    x = np.asarray(x)
-    return float(np.sum(100 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2))
-
-
-PROBLEMS = {
-    "Branin": (branin, [(-5.0, 10.0), (0.0, 15.0)], 0.397887),
-    "Hartmann-6": (hartmann6, [(0.0, 1.0)] * 6, -3.32237),
-    "Rosenbrock-4": (rosenbrock4, [(-5.0, 10.0)] * 4, 0.0),
-}
+PROBLEMS = {name: PROBLEMS_ALL[name] for name in ("Branin", "Hartmann-6", "Rosenbrock-4")}
 
 
 def run_searcher(searcher, f, names, budget):
@@ -209,18 +176,6 @@ def scipy_de(f, bounds, budget, seed):
     return best[0]
 
 
-def optuna_tpe(f, bounds, budget, seed):
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(
-        lambda t: f([t.suggest_float(f"x{i}", lo, hi) for i, (lo, hi) in enumerate(bounds)]),
-        n_trials=budget,
-    )
-    return study.best_value
-
-
 METHODS = {
     "hops DE": ours_de,
     "hops random": ours_random,
@@ -248,21 +203,14 @@ def quality_section(out) -> None:
 
 
 def main() -> None:
-    lines: list[str] = []
-
-    def out(line: str) -> None:
-        print(line, flush=True)
-        lines.append(line)
-
+    out = Report("trials")
     with tempfile.TemporaryDirectory() as home:
         os.environ["HOPS_HOME"] = home
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         out(f"# benchmarks/trials.py, {datetime.date.today()}, {os.cpu_count()} cores")
         engines_section(out)
         quality_section(out)
-    results = Path(__file__).parent / "results"
-    results.mkdir(exist_ok=True)
-    (results / "trials.txt").write_text("\n".join(lines) + "\n")
+    out.save()
 
 
 if __name__ == "__main__":

@@ -306,3 +306,44 @@ def test_hopsworks_only_helpers_say_so():
             util.HopsworksOnly, match=f"util.{name}\\(\\) calls the Hopsworks REST API"
         ):
             getattr(util, name)()
+
+
+def _dead_owner_record(hops_home):
+    """A RUNNING experiment (with a RUNNING trial) whose driver process no longer exists."""
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead = int(done.stdout)
+    exp_id = "20260101T000000000-dead"
+    folder = hops_home / "Projects" / "demo" / "Experiments" / exp_id
+    (folder / "x=1").mkdir(parents=True)
+    record = {"id": exp_id, "name": "lost", "kind": "grid_search", "function": "f",
+              "direction": "max", "metric_key": None, "search_space": {"x": [1]},
+              "engine": "local", "workers": 1, "status": "RUNNING",
+              "owner": {"host": __import__("socket").gethostname(), "pid": dead,
+                        "started": 0.0, "heartbeat": time.time()}}  # fmt: skip
+    (folder / "experiment.json").write_text(json.dumps(record))
+    trial = {"id": "x=1", "params": {"x": 1}, "status": "RUNNING"}
+    (folder / "x=1" / "trial.json").write_text(json.dumps(trial))
+    return exp_id
+
+
+def test_every_reader_shows_a_lost_driver_as_killed(hops_home):
+    exp_id = _dead_owner_record(hops_home)
+    record = experiment.get(exp_id)
+    assert record.status == "KILLED" and record.status_message == "driver lost"
+    assert record.trials[0].status == "KILLED" and record.trials[0].error["type"] == "DriverLost"
+    assert experiment.list()[0].status == "KILLED"
+    from hops_jupyter.widgets import render
+
+    assert "KILLED" in render.static_summary(record)["text/html"]
+
+
+def test_distributed_calls_take_the_seed_keywords(hops_home):
+    from hops import hdfs
+
+    hdfs.dump("v1", "Resources/notes.txt")
+    result = experiment.mirrored(lambda: 0.5, name="mirror", description="seed form",
+                                 local_logdir=True, versioned_resources=["Resources/notes.txt"])  # fmt: skip
+    assert result.record.name == "mirror" and result.record.options["description"] == "seed form"
+    folder = hops_home / "Projects" / "demo" / "Experiments" / result.id
+    assert (folder / "notes.txt").read_text() == "v1"

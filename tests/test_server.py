@@ -349,3 +349,13 @@ async def test_api_takes_the_id_from_the_folder(jp_fetch, hops_home):
     assert (one["id"], one["url"]) == (exp_id, folder_url)
     assert HOSTILE_ID not in json.dumps([listed, {k: v for k, v in one.items() if k != "trials"}])
     assert [t["status"] for t in one["trials"]] == [HOSTILE["trial_status"]]
+
+
+async def test_api_shows_a_lost_driver_as_killed(jp_fetch, hops_home):
+    from tests.test_guarantees import _dead_owner_record
+
+    exp_id = _dead_owner_record(hops_home)
+    listed = await _json(await jp_fetch("hops", "api", "experiments"))
+    assert listed[0]["status"] == "KILLED" and listed[0]["status_message"] == "driver lost"
+    one = await _json(await jp_fetch("hops", "api", "experiments", exp_id))
+    assert one["trials"][0]["status"] == "KILLED"

@@ -12,36 +12,11 @@ import dataclasses
 import json
 from typing import Any
 
-import pyarrow.fs as pafs
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from hops_jupyter.core import tensorboard
 from hops_jupyter.core.experiment import records
-
-
-def _from_folder(record: records.ExperimentRecord, folder: str) -> records.ExperimentRecord:
-    """The record with the identity of the folder it was read from."""
-    record.id = folder
-    record.url = records.experiments_dir().child(folder).url
-    return record
-
-
-def list_experiments() -> list[records.ExperimentRecord]:
-    """The project's experiments (without trials), newest first, each named by its folder."""
-    root = records.experiments_dir()
-    if not root.isdir():
-        return []
-    found = []
-    for info in root.fs.get_file_info(pafs.FileSelector(root.path)):
-        if info.type != pafs.FileType.Directory or not records.is_experiment_id(info.base_name):
-            continue
-        try:
-            record = records.read_experiment(root.child(info.base_name), with_trials=False)
-        except (FileNotFoundError, OSError, ValueError, TypeError):
-            continue  # missing, half-written or not a record: not listed
-        found.append(_from_folder(record, info.base_name))
-    return sorted(found, key=lambda r: r.id, reverse=True)
 
 
 def experiment_json(record: records.ExperimentRecord, with_trials: bool) -> dict[str, Any]:
@@ -55,7 +30,7 @@ def experiment_json(record: records.ExperimentRecord, with_trials: bool) -> dict
 
 def _get_experiment(experiment_id: str) -> records.ExperimentRecord:
     try:
-        return _from_folder(records.get(experiment_id), experiment_id)
+        return records.get(experiment_id)  # id and url come from the folder
     except KeyError as err:
         raise web.HTTPError(404, str(err.args[0] if err.args else err)) from None
 
@@ -72,7 +47,7 @@ class HopsAPIHandler(APIHandler):
 class ExperimentsHandler(HopsAPIHandler):
     @web.authenticated
     async def get(self) -> None:
-        found = await asyncio.to_thread(list_experiments)
+        found = await asyncio.to_thread(records.list_experiments)
         self.write_json([experiment_json(r, with_trials=False) for r in found])
 
 

@@ -315,7 +315,7 @@ def _driver_lost(record: ExperimentRecord) -> None:
 
 def read_experiment(loc: Location, with_trials: bool = True) -> ExperimentRecord:
     data = read_json(loc.child(EXPERIMENT_FILE))
-    data["id"] = loc.name  # the folder names the experiment, whatever the file says
+    data["id"], data["url"] = loc.name, loc.url  # the folder names it, whatever the file says
     record = ExperimentRecord(**data)
     if with_trials:
         record.trials = read_trials(loc)
@@ -339,6 +339,6 @@ def list_experiments() -> list[ExperimentRecord]:
         if info.type == pafs.FileType.Directory and _ID_RE.match(info.base_name):
             try:
                 found.append(read_experiment(root.child(info.base_name), with_trials=False))
-            except (FileNotFoundError, OSError, json.JSONDecodeError, TypeError):
-                continue
+            except (FileNotFoundError, OSError, ValueError, TypeError):
+                continue  # missing, half-written or not a record: not listed
     return sorted(found, key=lambda r: r.id, reverse=True)

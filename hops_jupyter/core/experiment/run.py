@@ -42,6 +42,7 @@ from hops_jupyter.core.experiment.records import (
 from hops_jupyter.core.experiment.reports import Report, ReportServer
 from hops_jupyter.core.experiment.result import ExperimentFailed, ExperimentResult
 from hops_jupyter.core.experiment.search import Searcher
+from hops_jupyter.core.experiment.search.ahead import AskAhead
 from hops_jupyter.core.experiment.stopping import StoppingPolicy
 from hops_jupyter.core.experiment.trial import TrialTask, config_env, record_failure
 
@@ -159,6 +160,8 @@ class ExperimentRun:
 
     def __init__(self, spec: ExperimentSpec) -> None:
         self.spec, self.engine, self.search = spec, spec.engine, spec.searcher
+        if spec.searcher.slow_ask:
+            self.search = AskAhead(spec.searcher)
         self.resumed_status: str | None = None
         self.cfg = project.current()
         self._check()  # everything is validated before anything is written
@@ -431,6 +434,8 @@ class ExperimentRun:
             self._finish(KILLED if killed else FAILED)
 
     def _close(self) -> None:
+        if isinstance(self.search, AskAhead):
+            self.search.close()
         self.engine.close()
         if self.server is not None:
             self.server.close()

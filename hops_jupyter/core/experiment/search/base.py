@@ -24,6 +24,25 @@ def check_direction(direction: Any) -> str:
     return value
 
 
+class Pending:
+    """Proposals asked and not yet told, by their parameters: what a learning search keeps
+    about each (its point, its Optuna trial) until the result comes. Equal proposals queue."""
+
+    def __init__(self) -> None:
+        self._items: dict[str, list[Any]] = {}
+
+    def add(self, params: dict[str, Any], item: Any) -> None:
+        self._items.setdefault(repr(params), []).append(item)
+
+    def pop(self, params: dict[str, Any]) -> Any | None:
+        """The oldest item kept for these parameters, or None (not asked, or told already)."""
+        waiting = self._items.get(repr(params))
+        return waiting.pop(0) if waiting else None
+
+    def items(self) -> list[Any]:
+        return [item for waiting in self._items.values() for item in waiting]
+
+
 class Searcher(ABC):
     """Proposes trials with `ask()` and learns from `tell()`.
 
@@ -32,6 +51,10 @@ class Searcher(ABC):
     as the worst possible result. Several asks may be outstanding at once. A new algorithm is
     one file with a subclass and one line in `experiment/registry.py`.
     """
+
+    # A model-based search whose ask() takes tens of milliseconds: the run computes its next
+    # proposal while trials run (search/ahead.py), off the critical path.
+    slow_ask = False
 
     def __init__(self, direction: str = "max", seed: int | None = None) -> None:
         self.direction = check_direction(direction)

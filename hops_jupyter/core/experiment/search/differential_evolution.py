@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from hops_jupyter.core.experiment.search.base import Searcher, check_count
+from hops_jupyter.core.experiment.search.base import Pending, Searcher, check_count
 from hops_jupyter.core.experiment.search.space import parse_bounds
 
 
@@ -67,7 +67,7 @@ class DifferentialEvolution(Searcher):
         self._initial = self._latin_hypercube(self.population, d)
         self._pop: list[np.ndarray | None] = [None] * self.population
         self._loss = np.full(self.population, np.inf)
-        self._pending: dict[str, list[tuple[int, np.ndarray]]] = {}
+        self._pending = Pending()  # of (target index, point)
         self._asked = 0
 
     @property
@@ -115,15 +115,15 @@ class DifferentialEvolution(Searcher):
             u = self._candidate(target)
         self._asked += 1
         params = self._decode(u)
-        self._pending.setdefault(repr(params), []).append((target, u))
+        self._pending.add(params, (target, u))
         return params
 
     def tell(self, params: dict[str, Any], value: float | None,
              stopped_step: int | None = None) -> None:  # fmt: skip
-        queue = self._pending.get(repr(params))
-        if not queue:
+        kept = self._pending.pop(params)
+        if kept is None:
             return
-        target, u = queue.pop(0)
+        target, u = kept
         loss = self.loss(value)
         if self._pop[target] is None or loss <= self._loss[target]:
             self._pop[target] = u

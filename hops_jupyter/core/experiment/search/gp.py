@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hops_jupyter.core.experiment.search.base import Searcher, check_count
+from hops_jupyter.core.experiment.search.base import Pending, Searcher, check_count
 from hops_jupyter.core.experiment.search.space import parse_bounds
 
 
@@ -41,6 +41,8 @@ class GPSearch(Searcher):
     """`trials` proposals: a scrambled Sobol start, then the point of highest expected
     improvement under a Matern-5/2 GP with one length scale per dimension."""
 
+    slow_ask = True
+
     def __init__(self, search_dict: dict[str, Any], trials: int = 50, direction: str = "max",
                  seed: int | None = None, n_startup_trials: int | None = None) -> None:  # fmt: skip
         super().__init__(direction, seed)
@@ -59,7 +61,7 @@ class GPSearch(Searcher):
         self._start = list(start[: self.n_startup])
         self._x: list[np.ndarray] = []
         self._y: list[float] = []
-        self._pending: dict[str, list[np.ndarray]] = {}
+        self._pending = Pending()  # of unit-cube points
         self._asked = 0
 
     @property
@@ -85,15 +87,15 @@ class GPSearch(Searcher):
             with threadpool_limits(1):
                 u = self._propose()
         params = self._decode(u)
-        self._pending.setdefault(repr(params), []).append(u)
+        self._pending.add(params, u)
         return params
 
     def tell(self, params: dict[str, Any], value: float | None,
              stopped_step: int | None = None) -> None:  # fmt: skip
-        waiting = self._pending.get(repr(params))
-        if not waiting:
+        u = self._pending.pop(params)
+        if u is None:
             return
-        self._x.append(waiting.pop(0))
+        self._x.append(u)
         self._y.append(self.loss(value))
 
     def _model(self, x: np.ndarray, y: np.ndarray, optimize: bool) -> Any:
@@ -134,7 +136,7 @@ class GPSearch(Searcher):
         y = _warp(np.array(self._y))
         # Refit the hyperparameters at every ask while data is scarce, then every 4th ask.
         gp = self._model(x, y, optimize=len(x) < 40 or len(x) % 4 == 0)
-        pending = [u for waiting in self._pending.values() for u in waiting]
+        pending = self._pending.items()
         if pending:  # kriging believer: trials still running count at the model's mean
             xp = np.array(pending)
             x = np.vstack([x, xp])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hops_jupyter.core.experiment.search.base import Searcher, check_count
+from hops_jupyter.core.experiment.search.base import Pending, Searcher, check_count
 from hops_jupyter.core.experiment.search.space import Dimension, parse_bounds
 
 
@@ -29,6 +29,8 @@ def _distribution(dim: Dimension) -> Any:
 class TPESearch(Searcher):
     """`trials` proposals from Optuna's TPESampler (multivariate, constant liar), seeded."""
 
+    slow_ask = True
+
     def __init__(self, search_dict: dict[str, Any], trials: int = 50, direction: str = "max",
                  seed: int | None = None, n_startup_trials: int = 10) -> None:  # fmt: skip
         super().__init__(direction, seed)
@@ -43,7 +45,7 @@ class TPESearch(Searcher):
             n_startup_trials=check_count("n_startup_trials", n_startup_trials),
         )  # fmt: skip
         self._study = optuna.create_study(direction="minimize", sampler=sampler)
-        self._pending: dict[str, list[Any]] = {}
+        self._pending = Pending()  # of Optuna trials
         self._asked = 0
 
     @property
@@ -59,15 +61,14 @@ class TPESearch(Searcher):
         for dim in self.dims:
             value = trial.params[dim.name]
             params[dim.name] = dim.choices[value] if dim.kind == "categorical" else value
-        self._pending.setdefault(repr(params), []).append(trial)
+        self._pending.add(params, trial)
         return params
 
     def tell(self, params: dict[str, Any], value: float | None,
              stopped_step: int | None = None) -> None:  # fmt: skip
-        waiting = self._pending.get(repr(params))
-        if not waiting:
+        trial = self._pending.pop(params)
+        if trial is None:
             return
-        trial = waiting.pop(0)
         loss = self.loss(value)
         if stopped_step is not None and math.isfinite(loss):
             from optuna.trial import TrialState
