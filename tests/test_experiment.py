@@ -297,16 +297,17 @@ def test_keyboard_interrupt_kills_trials_and_marks_experiment(hops_home, tmp_pat
     else:
         proc.kill()
         pytest.fail("experiment did not start")
-    workers = subprocess.run(
-        ["pgrep", "-f", "experiment.engines.worker"], capture_output=True, text=True
-    )
-    assert workers.stdout.split()
+    import psutil
+
+    # this driver's workers only (other runs on the machine have theirs)
+    workers = [str(p.pid) for p in psutil.Process(proc.pid).children(recursive=True)]
+    assert workers
     proc.send_signal(signal.SIGINT)
     t0 = time.monotonic()
     proc.wait(timeout=10)
     assert time.monotonic() - t0 < 5
     assert b"KeyboardInterrupt" in proc.stderr.read()
-    for pid in workers.stdout.split():
+    for pid in workers:
         assert (
             not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
         )

@@ -131,16 +131,6 @@ def _newest(timeout=60):
     raise AssertionError("no experiment appeared")
 
 
-def _experiment_processes(driver_pid):
-    """Local workers (keepers and runners) still alive."""
-    out = []
-    for proc in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(proc.info["cmdline"] or [])
-        if "hops_jupyter.core.experiment.engines.worker" in cmd:
-            out.append(proc)
-    return out
-
-
 def _wait_trials_done(exp_id, count, timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -160,14 +150,15 @@ def test_driver_sigkill_at_three_moments_then_resume(tmp_path, hops_home):
         proc = _driver(tmp_path, 40, exp_id or "")
         exp_id = exp_id or _newest()
         _wait_trials_done(exp_id, moment)
+        ours = psutil.Process(proc.pid).children(recursive=True)  # keepers, runners, trials
+        assert ours
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         deadline = time.monotonic() + 5
         while True:
             record = experiment.get(exp_id)
             running = [t for t in record.trials if t.status == "RUNNING"]
-            alive = [p for p in _experiment_processes(proc.pid) if p.is_running()
-                     and p.status() != psutil.STATUS_ZOMBIE]  # fmt: skip
+            alive = [p for p in ours if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
             if record.status != "RUNNING" and not running and not alive:
                 break
             assert time.monotonic() < deadline, (record.status, running, alive)
@@ -347,3 +338,35 @@ def test_distributed_calls_take_the_seed_keywords(hops_home):
     assert result.record.name == "mirror" and result.record.options["description"] == "seed form"
     folder = hops_home / "Projects" / "demo" / "Experiments" / result.id
     assert (folder / "notes.txt").read_text() == "v1"
+
+
+def half_fails(x):
+    if x == 2:
+        raise ValueError("two")
+    return x
+
+
+class InterruptAtStart(experiment.RunHooks):
+    def on_started(self, record):
+        raise KeyboardInterrupt  # the user's stop button, as the resume begins
+
+
+def test_a_failed_resume_never_rewrites_a_finished_record(hops_home):
+    first = experiment.grid_search(half_fails, {"x": [1, 2, 3]}, workers=1)
+    assert first.status == "FINISHED" and first.best_params == {"x": 3}
+    with pytest.raises(KeyboardInterrupt):
+        experiment.grid_search(half_fails, {"x": [1, 2, 3]}, workers=1, resume=first.id,
+                               hooks=[InterruptAtStart()])  # fmt: skip
+    after = experiment.get(first.id)
+    assert after.status == "FINISHED" and after.best_params == {"x": 3}
+    assert after.best_metric == 3
+
+
+def test_distributed_signatures_take_the_seed_keywords():
+    import inspect
+
+    for fn in (experiment.mirrored, experiment.collective_all_reduce, experiment.parameter_server):
+        from hops_jupyter.core.experiment import distributed
+
+        params = inspect.signature(getattr(distributed, fn.__name__)).parameters
+        assert {"name", "description", "local_logdir", "versioned_resources"} <= set(params)

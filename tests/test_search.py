@@ -148,7 +148,7 @@ def test_tpe_seed_makes_a_sequential_search_reproducible():
     ("call", "message"),
     [
         (lambda: experiment.optimize(lambda x: x, {"x": [0, 1]}, optimizer="bayes"),
-         "Unknown optimizer .bayes.: known: auto, de, gp, grid, random, tpe"),
+         "Unknown optimizer .bayes.: known: auto, de, gp, gp\\+tpe, grid, random, tpe"),
         (lambda: experiment.optimize(lambda x: x, {"x": [0, 1]}, trials=0),
          "trials must be a positive integer, got 0"),
         (lambda: experiment.random_search(lambda x: x, {"x": [0, 1]}, early_stopping="hyperband"),
@@ -291,7 +291,7 @@ def test_optimize_with_rich_spaces_end_to_end(hops_home):
              "act": experiment.choice(["relu", None])}  # fmt: skip
     result = experiment.optimize(train, space, trials=16, seed=5, workers=2)
     assert result.record.kind == "optimize" and len(result.trials) == 16
-    assert result.record.options["optimizer"] == "gp"
+    assert result.record.options["optimizer"] == "gp+tpe"
     assert result.record.search_space["lr"] == {
         "type": "float",
         "low": 1e-4,
@@ -302,7 +302,7 @@ def test_optimize_with_rich_spaces_end_to_end(hops_home):
                for t in result.trials)  # fmt: skip
     best_dir, best_params, best_return = result
     assert best_params == result.best_params and best_return["metric"] == result.best_metric
-    for name in ("tpe", "de", "random"):
+    for name in ("gp", "tpe", "de", "random"):
         other = experiment.optimize(train, space, trials=6, optimizer=name, seed=5, workers=2)
         assert len(other.trials) == 6 and other.record.options["optimizer"] == name
 

@@ -15,6 +15,7 @@ from hops_jupyter.core.experiment.search import (
     DifferentialEvolution,
     GPSearch,
     GridSearch,
+    Portfolio,
     RandomSearch,
     Searcher,
     TPESearch,
@@ -33,7 +34,13 @@ def _de(space: dict[str, Any], trials: int, direction: str, seed: int | None) ->
     )
 
 
+def _gp_tpe(space: dict[str, Any], trials: int, direction: str, seed: int | None) -> Searcher:
+    return Portfolio([GPSearch(space, trials, direction, seed),
+                      TPESearch(space, trials, direction, seed)], trials)  # fmt: skip
+
+
 SEARCHES: dict[str, SearchFactory] = {
+    "gp+tpe": _gp_tpe,
     "gp": lambda space, trials, direction, seed: GPSearch(space, trials, direction, seed),
     "tpe": lambda space, trials, direction, seed: TPESearch(space, trials, direction, seed),
     "de": _de,
@@ -41,7 +48,7 @@ SEARCHES: dict[str, SearchFactory] = {
     "grid": lambda space, trials, direction, seed: GridSearch(space, direction),
 }
 # What optimizer="auto" runs: the best of SEARCHES in benchmarks/search_quality.py.
-AUTO_SEARCH = "gp"
+AUTO_SEARCH = "gp+tpe"
 
 STOPPERS: dict[str, Callable[[], StoppingPolicy]] = {
     "median": MedianStopping,

@@ -294,7 +294,6 @@ class ExperimentRun:
         self.server = ReportServer(self._decide, getattr(self.engine, "report_host", "127.0.0.1"))
         if self.cfg.tensorboard:
             self._start_tensorboard()
-        self._hook("on_started", self.record)
 
     def _start_tensorboard(self) -> None:
         """Every experiment starts its TensorBoard as it begins (launched, not waited for)."""
@@ -313,6 +312,7 @@ class ExperimentRun:
         """Run to the end; the record is final whatever happens (interrupt included)."""
         self._begin()
         try:
+            self._hook("on_started", self.record)
             while self._step():
                 pass
         except BaseException as err:

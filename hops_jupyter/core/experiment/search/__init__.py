@@ -6,6 +6,7 @@ from hops_jupyter.core.experiment.search.differential_evolution import Different
 from hops_jupyter.core.experiment.search.fixed import FixedTrials
 from hops_jupyter.core.experiment.search.gp import GPSearch
 from hops_jupyter.core.experiment.search.grid import GridSearch
+from hops_jupyter.core.experiment.search.portfolio import Portfolio
 from hops_jupyter.core.experiment.search.random_search import RandomSearch
 from hops_jupyter.core.experiment.search.tpe import TPESearch
 
@@ -14,6 +15,7 @@ __all__ = [
     "FixedTrials",
     "GPSearch",
     "GridSearch",
+    "Portfolio",
     "RandomSearch",
     "Searcher",
     "TPESearch",

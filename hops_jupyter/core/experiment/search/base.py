@@ -74,6 +74,10 @@ class Searcher(ABC):
         """Default: the search does not learn (grid, random, fixed lists). `stopped_step` is
         set when a stopping policy ended the trial there; `value` is then its last report."""
 
+    def observe(self, params: dict[str, Any], value: float | None) -> None:  # noqa: B027
+        """Learn from a point another search proposed (a portfolio shares its results);
+        default: searches that do not learn ignore it."""
+
     def loss(self, value: float | None) -> float:
         """The value as something to minimize; failures are worst."""
         if value is None or not math.isfinite(value):

@@ -98,6 +98,10 @@ class GPSearch(Searcher):
         self._x.append(u)
         self._y.append(self.loss(value))
 
+    def observe(self, params: dict[str, Any], value: float | None) -> None:
+        self._x.append(np.array([d.to_unit(params[d.name]) for d in self.dims]))
+        self._y.append(self.loss(value))
+
     def _model(self, x: np.ndarray, y: np.ndarray, optimize: bool) -> Any:
         """A GP on (x, y). Optimizing its hyperparameters starts both from the last fit (they
         move little between asks) and from the defaults (so one bad fit is not kept forever),

@@ -43,6 +43,20 @@ class Dimension:
             return float(min(self.high, max(self.low, math.exp(lo + u * (hi - lo)))))
         return self.low + u * (self.high - self.low)
 
+    def to_unit(self, value: Any) -> float:
+        """The position in [0, 1] of a value (the inverse of from_unit, at the value's centre
+        for ints and choices), so a search can learn from a point it did not propose."""
+        if self.kind == "categorical":
+            index = next((i for i, c in enumerate(self.choices) if c is value or c == value), 0)
+            return (index + 0.5) / len(self.choices)
+        if self.kind == "int" and not self.log:
+            return (float(value) - self.low + 0.5) / (self.high - self.low + 1)
+        if self.log:
+            lo, hi = (math.log(self.low - 0.5 + 1e-9), math.log(self.high + 0.5)) if (
+                self.kind == "int") else (math.log(self.low), math.log(self.high))  # fmt: skip
+            return min(1.0, max(0.0, (math.log(float(value)) - lo) / (hi - lo)))
+        return min(1.0, max(0.0, (float(value) - self.low) / (self.high - self.low)))
+
     def describe(self) -> Any:
         """As stored in experiment.json: `[low, high]` or the choices as before; a log range
         keeps its scale: `{"type": "float", "low": ..., "high": ..., "log": true}`."""

@@ -79,5 +79,19 @@ class TPESearch(Searcher):
             return
         self._study.tell(trial, loss if math.isfinite(loss) else math.inf)
 
+    def observe(self, params: dict[str, Any], value: float | None) -> None:
+        import optuna
+
+        values = {}
+        for dim in self.dims:
+            v = params[dim.name]
+            if dim.kind == "categorical":
+                v = next((i for i, c in enumerate(dim.choices) if c is v or c == v), 0)
+            values[dim.name] = v
+        loss = self.loss(value)
+        self._study.add_trial(optuna.trial.create_trial(
+            params=values, distributions=self._dists, value=loss if math.isfinite(loss) else math.inf,
+        ))  # fmt: skip
+
     def describe(self) -> dict[str, Any]:
         return {d.name: d.describe() for d in self.dims}
