@@ -39,6 +39,7 @@ class Project:
     kafka_brokers: str | None = None
     material_directory: str | None = None
     workers: int = 0
+    threads_per_trial: int = 0  # 0: cores divided by the trials running at once
     tensorboard: bool = True
     tensorboard_idle_timeout: float = 1800.0
 
@@ -79,10 +80,11 @@ _ENV = {
     "kafka_brokers": ("KAFKA_BROKERS",),
     "material_directory": ("MATERIAL_DIRECTORY",),
     "workers": ("HOPS_WORKERS",),
+    "threads_per_trial": ("HOPS_THREADS_PER_TRIAL",),
     "tensorboard": ("HOPS_TENSORBOARD",),
     "tensorboard_idle_timeout": ("HOPS_TENSORBOARD_IDLE_TIMEOUT",),
 }
-_INT_FIELDS = ("executor_gpus", "num_tf_ps", "workers")
+_INT_FIELDS = ("executor_gpus", "num_tf_ps", "workers", "threads_per_trial")
 _CONFIG_KEYS = {f.name for f in fields(Project)} - {"home"} | {"project", "user"}
 
 

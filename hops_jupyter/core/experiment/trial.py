@@ -29,6 +29,7 @@ from hops_jupyter.core.experiment.records import (
     TrialRecord,
 )
 from hops_jupyter.core.experiment.reports import ReportAddress, ReportClient, TrialStopped
+from hops_jupyter.core.experiment.threads import limited
 from hops_jupyter.core.filesystem import Location
 
 # Configuration a trial needs to find the same project as the driver, wherever it runs.
@@ -301,7 +302,8 @@ def run_trial(task: TrialTask, load_fn: Callable[[], Callable[..., Any]]) -> Tri
             os.chdir(workdir)  # a private working dir: parallel trials never clash on files
             try:
                 fn = load_fn()
-                value = fn(**task.params)
+                with limited():
+                    value = fn(**task.params)
             finally:
                 os.chdir(old_cwd)
         record.metric, returned = interpret(value, task.metric_key, task.needs_metric)

@@ -21,6 +21,8 @@ from multiprocessing.connection import Connection, wait
 
 from hops_jupyter.core.experiment.engines.base import Engine, check_slots, check_timeout
 from hops_jupyter.core.experiment.records import TrialRecord
+from hops_jupyter.core.experiment.threads import thread_env
+from hops_jupyter.core.experiment.threads import threads_per_trial as threads_per_trial_for
 from hops_jupyter.core.experiment.trial import TrialTask, record_failure, sweep_workdirs
 
 
@@ -97,11 +99,14 @@ class LocalEngine(Engine):
 
     name = "local"
 
-    def __init__(self, workers: int, timeout: float | None = None) -> None:
+    def __init__(self, workers: int, timeout: float | None = None,
+                 threads_per_trial: int | None = None) -> None:  # fmt: skip
         self.slots = check_slots(workers)
         self.timeout = check_timeout(timeout)
+        self.threads = threads_per_trial_for(self.slots, threads_per_trial)
         self._workers: list[_Worker] = []
         self._env = {**os.environ, "PYTHONPATH": _python_path()}
+        self._env.update(thread_env(self.threads, os.environ))
 
     def submit(self, task: TrialTask) -> None:
         idle = next((w for w in self._workers if w.task is None), None)

@@ -9,6 +9,7 @@ same records through the project filesystem.
 from __future__ import annotations
 
 import concurrent.futures
+import os
 import pickle
 import re
 import sys
@@ -21,11 +22,28 @@ import cloudpickle
 from hops_jupyter.core import util
 from hops_jupyter.core.experiment.engines.base import Engine, check_slots, check_timeout
 from hops_jupyter.core.experiment.records import TrialRecord
+from hops_jupyter.core.experiment.threads import thread_env
+from hops_jupyter.core.experiment.threads import threads_per_trial as threads_per_trial_for
 from hops_jupyter.core.experiment.trial import TrialTask, record_failure, run_trial
 
 
-def execute_trial(payload: bytes) -> bytes:
-    """Runs on an executor: unpack the task, run the trial, pack its record."""
+def _task_threads(explicit: int | None) -> int:
+    """The CPUs Spark gave this task (`spark.task.cpus`), or the explicit threads_per_trial."""
+    if explicit:
+        return explicit
+    try:
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        return max(1, int(ctx.cpus())) if ctx is not None else 1
+    except (ImportError, AttributeError, TypeError, ValueError):
+        return 1
+
+
+def execute_trial(payload: bytes, threads: int | None = None) -> bytes:
+    """Runs on an executor: bound the trial's threads, unpack the task, run the trial, pack
+    its record."""
+    os.environ.update(thread_env(_task_threads(threads), {}))
     task: TrialTask = pickle.loads(payload)
     fn_bytes = task.fn_bytes
     record = run_trial(task, lambda: cloudpickle.loads(fn_bytes))
@@ -84,13 +102,17 @@ class SparkEngine(Engine):
     name = "spark"
 
     def __init__(
-        self, spark: Any = None, workers: int | None = None, timeout: float | None = None
-    ) -> None:
+        self, spark: Any = None, workers: int | None = None, timeout: float | None = None,
+        threads_per_trial: int | None = None,
+    ) -> None:  # fmt: skip
         spark = spark if spark is not None else active_session()
         self.sc = spark_context(spark)
         self.report_host = driver_host(self.sc)
         self.slots = check_slots(workers if workers is not None else util.num_executors(spark))
         self.timeout = check_timeout(timeout)
+        if threads_per_trial is not None:
+            threads_per_trial_for(1, threads_per_trial)  # checked here, applied on executors
+        self.threads = threads_per_trial
         self._pool = concurrent.futures.ThreadPoolExecutor(
             self.slots, thread_name_prefix="hops-spark"
         )
@@ -100,7 +122,8 @@ class SparkEngine(Engine):
         self.sc.setJobGroup(group, f"hops trial {task.trial_id}", interruptOnCancel=True)
         try:
             rdd = self.sc.parallelize([pickle.dumps(task)], 1)
-            return rdd.map(execute_trial).collect()[0]
+            threads = self.threads
+            return rdd.map(lambda payload: execute_trial(payload, threads)).collect()[0]
         finally:
             self.sc.setLocalProperty("spark.jobGroup.id", None)
 
