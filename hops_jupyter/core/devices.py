@@ -7,6 +7,20 @@ import shutil
 import subprocess
 
 
+def gpu_ids() -> list[str]:
+    """The ids of the GPUs this process may use, as CUDA numbers them for its children:
+    `$CUDA_VISIBLE_DEVICES` (up to the first invalid id) when set, else nvidia-smi's."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = []
+        for dev in (d.strip() for d in visible.split(",")):
+            if not dev or dev.startswith("-"):
+                break  # CUDA stops at the first invalid id ("-1" hides every GPU)
+            ids.append(dev)
+        return ids
+    return [str(i) for i in range(get_num_gpus())]
+
+
 def get_num_gpus() -> int:
     """Number of GPUs this process may use: `$CUDA_VISIBLE_DEVICES` when set, else the GPUs
     `nvidia-smi -L` lists, else 0."""

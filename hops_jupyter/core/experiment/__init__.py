@@ -101,6 +101,7 @@ def _engine(
     timeout: float | None,
     total: int | None,
     threads: int | None = None,
+    gpus: int | None = None,
 ) -> Engine:
     if isinstance(engine, Engine):
         return engine
@@ -114,7 +115,7 @@ def _engine(
     count = workers if workers is not None else project.current().local_workers
     if isinstance(count, int) and not isinstance(count, bool) and count > 0 and total:
         count = min(count, total)
-    return LocalEngine(count, timeout=timeout, threads_per_trial=threads)
+    return LocalEngine(count, timeout=timeout, threads_per_trial=threads, gpus_per_trial=gpus)
 
 
 def _run(
@@ -136,12 +137,14 @@ def _run(
     early_stopping: Any = None,
     hooks: Any = (),
     threads_per_trial: int | None = None,
+    gpus_per_trial: int | None = None,
 ) -> ExperimentResult:
     stopper = registry.stopping_policy(early_stopping)
     hooks = _check_hooks(hooks)
     spec = ExperimentSpec(
         kind=kind, fn=fn, searcher=searcher,
-        engine=_engine(engine, spark, workers, timeout, searcher.total, threads_per_trial),
+        engine=_engine(engine, spark, workers, timeout, searcher.total, threads_per_trial,
+                       gpus_per_trial),
         name=name,
         direction=direction, metric_key=metric_key, needs_metric=needs_metric, resume=resume,
         seed=seed, options=options, stopper=stopper, hooks=hooks,
@@ -181,6 +184,7 @@ def launch(*args: Any, name: str | None = None, metric_key: str | None = None,
            timeout: float | None = None, resume: str | None = None,
            description: str | None = None, local_logdir: bool = False,
            versioned_resources: list[str] | None = None, threads_per_trial: int | None = None,
+           gpus_per_trial: int | None = None,
            hooks: Any = (), **kwargs: Any) -> ExperimentResult:  # fmt: skip
     """Run `fn()` once, or once per position of `args_dict` (equal-length lists, zipped).
 
@@ -200,6 +204,7 @@ def launch(*args: Any, name: str | None = None, metric_key: str | None = None,
         timeout=timeout, name=_name(name), direction=None, metric_key=metric_key,
         needs_metric=False, resume=resume, seed=None, hooks=hooks,
         threads_per_trial=threads_per_trial,
+        gpus_per_trial=gpus_per_trial,
         options={"description": description, "local_logdir": local_logdir,
                  "versioned_resources": versioned_resources},
     )  # fmt: skip
@@ -211,7 +216,7 @@ def grid_search(*args: Any, direction: str = Direction.MAX, name: str | None = N
                 timeout: float | None = None, resume: str | None = None,
                 description: str | None = None, local_logdir: bool = False,
                 early_stopping: Any = None, hooks: Any = (),
-                threads_per_trial: int | None = None,
+                threads_per_trial: int | None = None, gpus_per_trial: int | None = None,
                 **kwargs: Any) -> ExperimentResult:  # fmt: skip
     """One trial per point of the cartesian product of `args_dict`'s lists.
 
@@ -229,6 +234,7 @@ def grid_search(*args: Any, direction: str = Direction.MAX, name: str | None = N
         metric_key=metric_key or optimization_key, needs_metric=True, resume=resume, seed=None,
         options={"description": description, "local_logdir": local_logdir},
         early_stopping=early_stopping, hooks=hooks, threads_per_trial=threads_per_trial,
+        gpus_per_trial=gpus_per_trial,
     )  # fmt: skip
 
 
@@ -239,7 +245,7 @@ def random_search(*args: Any, direction: str = Direction.MAX, samples: int = 10,
                   timeout: float | None = None, resume: str | None = None,
                   description: str | None = None, local_logdir: bool = False,
                   early_stopping: Any = None, hooks: Any = (),
-                  threads_per_trial: int | None = None,
+                  threads_per_trial: int | None = None, gpus_per_trial: int | None = None,
                   **kwargs: Any) -> ExperimentResult:  # fmt: skip
     """`samples` trials drawn uniformly from `search_dict` bounds (`[low, high]`, or a list of
     choices). Reproducible with `seed=`."""
@@ -255,6 +261,7 @@ def random_search(*args: Any, direction: str = Direction.MAX, samples: int = 10,
         metric_key=metric_key or optimization_key, needs_metric=True, resume=resume, seed=seed,
         options={"description": description, "local_logdir": local_logdir, "samples": samples},
         early_stopping=early_stopping, hooks=hooks, threads_per_trial=threads_per_trial,
+        gpus_per_trial=gpus_per_trial,
     )  # fmt: skip
 
 
@@ -268,7 +275,7 @@ def differential_evolution(*args: Any, direction: str = Direction.MAX, generatio
                            resume: str | None = None, description: str | None = None,
                            local_logdir: bool = False, cleanup_generations: bool = False,
                            early_stopping: Any = None, hooks: Any = (),
-                           threads_per_trial: int | None = None,
+                           threads_per_trial: int | None = None, gpus_per_trial: int | None = None,
                            **kwargs: Any) -> ExperimentResult:  # fmt: skip
     """Asynchronous differential evolution over `search_dict` bounds: `population *
     generations` trials, a free worker getting a new candidate at once. Ints stay ints, a list
@@ -296,6 +303,7 @@ def differential_evolution(*args: Any, direction: str = Direction.MAX, generatio
                  "generations": generations, "population": searcher.population,
                  "mutation": mutation, "crossover": crossover},
         early_stopping=early_stopping, hooks=hooks, threads_per_trial=threads_per_trial,
+        gpus_per_trial=gpus_per_trial,
     )  # fmt: skip
 
 
@@ -308,7 +316,8 @@ def optimize(fn: Callable[..., Any], search_dict: dict[str, Any], trials: int = 
              engine: str | Engine | None = None, timeout: float | None = None,
              name: str | None = None, resume: str | None = None,
              metric_key: str | None = None, spark: Any = None,
-             hooks: Any = (), threads_per_trial: int | None = None) -> ExperimentResult:  # fmt: skip
+             hooks: Any = (), threads_per_trial: int | None = None,
+             gpus_per_trial: int | None = None) -> ExperimentResult:  # fmt: skip
     """`trials` trials proposed by `optimizer` (any registered search: "tpe", "de", "random",
     "grid", or "auto", the best one in benchmarks/search_quality.py), which learns from each
     result as it arrives, with several trials at once. `search_dict` takes `[low, high]`, lists
@@ -325,6 +334,7 @@ def optimize(fn: Callable[..., Any], search_dict: dict[str, Any], trials: int = 
         name=_name(name), direction=direction, metric_key=metric_key, needs_metric=True,
         resume=resume, seed=seed, options={"optimizer": key, "trials": trials},
         early_stopping=early_stopping, hooks=hooks, threads_per_trial=threads_per_trial,
+        gpus_per_trial=gpus_per_trial,
     )  # fmt: skip
 
 

@@ -19,6 +19,7 @@ import time
 from dataclasses import replace
 from multiprocessing.connection import Connection, wait
 
+from hops_jupyter.core import devices
 from hops_jupyter.core.experiment.engines.base import Engine, check_slots, check_timeout
 from hops_jupyter.core.experiment.records import TrialRecord
 from hops_jupyter.core.experiment.threads import thread_env
@@ -33,7 +34,10 @@ def _python_path() -> str:
 
 
 class _Worker:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], gpus: tuple[str, ...] | None = None) -> None:
+        self.gpus = gpus
+        if gpus is not None:  # this worker's own GPUs: its trials see only these
+            env = {**env, "CUDA_VISIBLE_DEVICES": ",".join(gpus) or "-1"}
         ours, theirs = socket.socketpair()
         self.proc = subprocess.Popen(
             [
@@ -94,15 +98,44 @@ class _Worker:
         return f"exited with code {code}"
 
 
+def gpu_sets(ids: list[str], gpus_per_trial: object, slots: int) -> list[tuple[str, ...]] | None:
+    """The GPUs of each worker slot: `gpus_per_trial` of `ids` each, as many slots as fit (at
+    most `slots`); None when GPUs are not handed out (none on the machine, and none asked)."""
+    if gpus_per_trial is None:
+        gpus_per_trial = 1 if ids else 0
+    if (
+        not isinstance(gpus_per_trial, int)
+        or isinstance(gpus_per_trial, bool)
+        or gpus_per_trial < 0
+    ):
+        raise ValueError(f"gpus_per_trial must be an integer >= 0, got {gpus_per_trial!r}")
+    if gpus_per_trial == 0:
+        return [()] * slots if ids else None  # GPUs present but not wanted: hide them
+    if gpus_per_trial > len(ids):
+        raise ValueError(
+            f"gpus_per_trial={gpus_per_trial} but this machine has {len(ids)} GPU(s) "
+            f"(CUDA_VISIBLE_DEVICES / nvidia-smi): ask for at most {len(ids)}"
+        )
+    count = min(slots, len(ids) // gpus_per_trial)
+    return [tuple(ids[i * gpus_per_trial : (i + 1) * gpus_per_trial]) for i in range(count)]
+
+
 class LocalEngine(Engine):
-    """Runs trials in `workers` local processes; `timeout` (seconds) bounds each trial."""
+    """Runs trials in `workers` local processes; `timeout` (seconds) bounds each trial. With
+    GPUs, each worker gets `gpus_per_trial` of them (default 1) and the slots are
+    `min(workers, GPUs // gpus_per_trial)`."""
 
     name = "local"
 
     def __init__(self, workers: int, timeout: float | None = None,
-                 threads_per_trial: int | None = None) -> None:  # fmt: skip
+                 threads_per_trial: int | None = None, gpus_per_trial: int | None = None,
+                 gpu_ids: list[str] | None = None) -> None:  # fmt: skip
         self.slots = check_slots(workers)
         self.timeout = check_timeout(timeout)
+        ids = devices.gpu_ids() if gpu_ids is None else list(gpu_ids)
+        self._gpu_sets = gpu_sets(ids, gpus_per_trial, self.slots)
+        if self._gpu_sets is not None and self._gpu_sets and self._gpu_sets[0]:
+            self.slots = len(self._gpu_sets)
         self.threads = threads_per_trial_for(self.slots, threads_per_trial)
         self._workers: list[_Worker] = []
         self._env = {**os.environ, "PYTHONPATH": _python_path()}
@@ -113,9 +146,16 @@ class LocalEngine(Engine):
         if idle is None:
             if len(self._workers) >= self.slots:
                 raise RuntimeError("all workers are busy")
-            idle = _Worker(self._env)
+            idle = _Worker(self._env, self._free_gpus())
             self._workers.append(idle)
         idle.send(task)
+
+    def _free_gpus(self) -> tuple[str, ...] | None:
+        """A GPU set no live worker holds (a replaced worker's set is free again)."""
+        if self._gpu_sets is None:
+            return None
+        held = [w.gpus for w in self._workers]
+        return next(g for g in self._gpu_sets if g not in held or not g)
 
     def running(self) -> list[TrialTask]:
         return [w.task for w in self._workers if w.task is not None]

@@ -40,10 +40,25 @@ def _task_threads(explicit: int | None) -> int:
         return 1
 
 
+def _task_gpus() -> list[str] | None:
+    """The GPU addresses Spark assigned this task, or None when it assigns none."""
+    try:
+        from pyspark import TaskContext
+
+        ctx = TaskContext.get()
+        gpu = ctx.resources().get("gpu") if ctx is not None else None
+    except (ImportError, AttributeError):
+        return None
+    return list(gpu.addresses) if gpu is not None else None
+
+
 def execute_trial(payload: bytes, threads: int | None = None) -> bytes:
     """Runs on an executor: bound the trial's threads, unpack the task, run the trial, pack
     its record."""
     os.environ.update(thread_env(_task_threads(threads), {}))
+    gpus = _task_gpus()
+    if gpus is not None:  # spark.task.resource.gpu.amount: the GPUs Spark gave this task
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus) or "-1"
     task: TrialTask = pickle.loads(payload)
     fn_bytes = task.fn_bytes
     record = run_trial(task, lambda: cloudpickle.loads(fn_bytes))
