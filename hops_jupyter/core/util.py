@@ -40,18 +40,42 @@ def _local_cores(master: str) -> int | None:
     return int(match.group(1))
 
 
+def live_task_slots(spark: Any) -> int:
+    """Tasks the session's live executors can run at once (their cores / `spark.task.cpus`,
+    GPUs included), as Spark's scheduler counts them for barrier stages; 0 when unknown."""
+    try:
+        jsc = getattr(spark, "sparkContext", spark)._jsc.sc()
+        profile = jsc.resourceProfileManager().defaultResourceProfile()
+        return int(jsc.maxNumConcurrentTasks(profile))
+    except Exception:  # py4j errors, older Spark: fall back on the configuration
+        return 0
+
+
 def num_executors(spark: Any = None) -> int:
-    """How many trials run at once: Spark executors (task slots in `local[N]`, the
-    max under dynamic allocation) with a SparkSession, else the local engine's workers."""
+    """How many trials run at once: with a SparkSession its task slots, whatever the master
+    (`local[N]`, `spark://`, `yarn`, `k8s://`): the configured maximum under dynamic allocation,
+    else the live executors' cores / `spark.task.cpus`, else what the configuration says;
+    without one, the local engine's workers."""
     if spark is None:
         return project.current().local_workers
     conf = _spark_conf(spark)
+    task_cpus = max(1, int(conf.get("spark.task.cpus", "1")))
+    executor_cores = int(conf.get("spark.executor.cores", "1"))
+    if conf.get("spark.dynamicAllocation.enabled", "false").lower() == "true":
+        most = int(conf.get("spark.dynamicAllocation.maxExecutors", "0") or 0)
+        if 0 < most < 2**31 - 1:  # Spark's default maximum is unbounded
+            return max(1, most * executor_cores // task_cpus)
+    live = live_task_slots(spark)
+    if live > 0:
+        return live
     cores = _local_cores(conf.get("spark.master", ""))
     if cores is not None:
-        return cores
-    if conf.get("spark.dynamicAllocation.enabled", "false").lower() == "true":
-        return int(conf.get("spark.dynamicAllocation.maxExecutors", "1"))
-    return int(conf.get("spark.executor.instances", "1"))
+        return max(1, cores // task_cpus)
+    instances = conf.get("spark.executor.instances", None)
+    if instances is not None:
+        return max(1, int(instances) * executor_cores // task_cpus)
+    parallelism = getattr(spark, "sparkContext", spark).defaultParallelism
+    return max(1, int(parallelism) // task_cpus)
 
 
 def num_param_servers(spark: Any = None) -> int:

@@ -123,15 +123,25 @@ class SparkEngine(Engine):
         spark = spark if spark is not None else active_session()
         self.sc = spark_context(spark)
         self.report_host = driver_host(self.sc)
-        self.slots = check_slots(workers if workers is not None else util.num_executors(spark))
+        self.spark, self.fixed = spark, workers is not None
+        self._slots = check_slots(workers if workers is not None else util.num_executors(spark))
+        self._counted = time.monotonic()
         self.timeout = check_timeout(timeout)
         if threads_per_trial is not None:
             threads_per_trial_for(1, threads_per_trial)  # checked here, applied on executors
         self.threads = threads_per_trial
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            self.slots, thread_name_prefix="hops-spark"
-        )
+        # One driver thread per running trial; executors that join add slots during a run.
+        self._pool = concurrent.futures.ThreadPoolExecutor(256, thread_name_prefix="hops-spark")
         self._jobs: dict[concurrent.futures.Future, tuple[TrialTask, float, str]] = {}
+
+    @property
+    def slots(self) -> int:  # type: ignore[override]
+        """Trials at once: the fixed `workers`, else the live task slots, recounted every 2 s
+        so the engine follows executors that come and go."""
+        if not self.fixed and time.monotonic() - self._counted > 2.0:
+            self._slots = max(1, util.num_executors(self.spark))
+            self._counted = time.monotonic()
+        return self._slots
 
     def _job(self, task: TrialTask, group: str) -> bytes:
         self.sc.setJobGroup(group, f"hops trial {task.trial_id}", interruptOnCancel=True)
