@@ -2,7 +2,6 @@
 and parameter servers, failures that end the whole run, and bad input."""
 
 import socket
-import subprocess
 import time
 
 import pytest
@@ -129,11 +128,16 @@ def crashing_train():
     time.sleep(300)
 
 
-def _workers_alive() -> list[str]:
-    found = subprocess.run(
-        ["pgrep", "-f", "experiment.engines.worker"], capture_output=True, text=True
-    )
-    return found.stdout.split()
+def _workers_alive() -> list[int]:
+    """This test process's worker processes (other runs on the machine have their own)."""
+    import psutil
+
+    return [
+        p.pid
+        for p in psutil.Process().children(recursive=True)
+        if "experiment.engines.worker" in " ".join(p.cmdline())
+        and p.status() != psutil.STATUS_ZOMBIE
+    ]
 
 
 def test_a_crashing_worker_ends_the_run(hops_home):

