@@ -4,6 +4,7 @@ are kept in test-artifacts/browser/."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -104,6 +105,9 @@ def test_panel_experiment_tensorboard_and_running(lab):
             shot(page, "panel-open")
 
             # 2. Run the %%experiment --grid cell; the row goes RUNNING -> FINISHED, no reload.
+            # Run it only once the kernel is idle: on a loaded machine a key pressed while the
+            # kernel still connects moves the selection without running the cell.
+            expect(page.get_by_text(re.compile(r"\| Idle")).first).to_be_visible(timeout=120_000)
             loads_before = len(loads)
             page.locator(".jp-Cell .cm-content").first.click()
             page.keyboard.press("Shift+Enter")
