@@ -16,10 +16,11 @@ from collections.abc import Iterator, Mapping
 
 from hops_jupyter.core import project
 
+# TensorFlow's inter-op pool is left alone: with one inter-op thread its distributed runtime
+# (parameter servers, collectives) deadlocks.
 THREAD_VARS = (
     "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
     "VECLIB_MAXIMUM_THREADS", "BLIS_NUM_THREADS", "TF_NUM_INTRAOP_THREADS",
-    "TF_NUM_INTEROP_THREADS",
 )  # fmt: skip
 TRIAL_THREADS_ENV = "HOPS_TRIAL_THREADS"
 

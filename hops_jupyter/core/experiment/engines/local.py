@@ -129,7 +129,7 @@ class LocalEngine(Engine):
 
     def __init__(self, workers: int, timeout: float | None = None,
                  threads_per_trial: int | None = None, gpus_per_trial: int | None = None,
-                 gpu_ids: list[str] | None = None) -> None:  # fmt: skip
+                 gpu_ids: list[str] | None = None, limit_threads: bool = True) -> None:  # fmt: skip
         self.slots = check_slots(workers)
         self.timeout = check_timeout(timeout)
         ids = devices.gpu_ids() if gpu_ids is None else list(gpu_ids)
@@ -139,7 +139,8 @@ class LocalEngine(Engine):
         self.threads = threads_per_trial_for(self.slots, threads_per_trial)
         self._workers: list[_Worker] = []
         self._env = {**os.environ, "PYTHONPATH": _python_path()}
-        self._env.update(thread_env(self.threads, os.environ))
+        if limit_threads:  # a distributed run's processes share the machine as one job
+            self._env.update(thread_env(self.threads, os.environ))
 
     def submit(self, task: TrialTask) -> None:
         idle = next((w for w in self._workers if w.task is None), None)
