@@ -129,7 +129,7 @@ def main() -> None:
         }
         for name, (wall, best, stopped) in rows.items():
             out(f"{name:<40}{wall:>8.2f}{best * 100:>9.2f}%{stopped:>9}")
-        asha, full, opt = rows.values()
+        full, asha, opt = rows.values()
         faster = asha[0] < full[0] and asha[0] < opt[0]
         close = asha[1] >= max(full[1], opt[1]) - 0.005
         out(f"\ntarget (asha faster than both, best within 0.5 points): "
