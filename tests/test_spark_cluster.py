@@ -135,7 +135,8 @@ DRIVER = textwrap.dedent(
 
 def _driver(tmp_path: Path, url: str, trials: int, seconds: float) -> subprocess.Popen:
     script = tmp_path / "driver.py"
-    script.write_text(DRIVER)
+    if not script.exists():
+        script.write_text(DRIVER)
     env = {
         **os.environ,
         "HOPS_TENSORBOARD": "false",

@@ -254,9 +254,21 @@ class ExperimentRun:
         if self.loc.scheme != "file":
             return  # HDFS: the owner check above is what we have
         path = os.path.join(self.loc.path, LOCK_FILE)
+        # The lock appears whole or not at all: written under a private name, then hard-linked
+        # (link fails if the lock exists), so a racing resumer never reads it half-written.
+        mine = f"{path}.{os.getpid()}"
+        with open(mine, "w") as f:
+            json.dump(records.this_owner(), f)
+        try:
+            self._take_lock(mine, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(mine)
+
+    def _take_lock(self, mine: str, path: str) -> None:
         for _ in range(2):
             try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                os.link(mine, path)
             except FileExistsError:
                 try:
                     with open(path) as f:
@@ -271,8 +283,6 @@ class ExperimentRun:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(path)  # its holder died: take it over
                 continue
-            with os.fdopen(fd, "w") as f:
-                json.dump(records.this_owner(), f)
             self._lock_path = path
             return
         raise RuntimeError(f"Could not lock experiment {self.record.id} for resuming")
