@@ -6,94 +6,30 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
 import time
-import urllib.request
 from pathlib import Path
 
-import psutil
 import pytest
 
-from tests.conftest import free_port, require_system
+from tests import spark_cluster
+from tests.conftest import require_system
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
-
-
-def _spark_home() -> str:
-    import pyspark
-
-    return os.path.dirname(pyspark.__file__)
-
-
-def _spark_class(*args: str, log: Path, env: dict[str, str]) -> subprocess.Popen:
-    script = os.path.join(_spark_home(), "bin", "spark-class")
-    return subprocess.Popen([script, *args], stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)  # fmt: skip
-
-
-def _alive_workers(webui: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{webui}/json/", timeout=2) as resp:
-            return int(json.loads(resp.read()).get("aliveworkers", 0))
-    except (OSError, ValueError):
-        return 0
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    try:
-        for child in psutil.Process(proc.pid).children(recursive=True):
-            child.kill()
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, psutil.Error):
-        pass
-    proc.wait()
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """`spark://127.0.0.1:PORT` with two Workers of one core each; stopped afterwards."""
     require_system("java")
-    base = tmp_path_factory.mktemp("spark-cluster")
-    env = {**os.environ, "SPARK_HOME": _spark_home(), "SPARK_LOCAL_IP": "127.0.0.1",
-           "PYSPARK_PYTHON": sys.executable, "SPARK_LOG_DIR": str(base)}  # fmt: skip
-    port, webui = free_port(), free_port()
-    master = _spark_class("org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-                          "--port", str(port), "--webui-port", str(webui),
-                          log=base / "master.log", env=env)  # fmt: skip
-    url = f"spark://127.0.0.1:{port}"
-    workers = [
-        _spark_class(
-            "org.apache.spark.deploy.worker.Worker",
-            "--cores",
-            "1",
-            "--memory",
-            "1g",
-            "--host",
-            "127.0.0.1",
-            "--webui-port",
-            str(free_port()),
-            "--work-dir",
-            str(base / f"work{i}"),
-            url,
-            log=base / f"worker{i}.log",
-            env=env,
-        )  # fmt: skip
-        for i in range(2)
-    ]
-    deadline = time.monotonic() + 90
-    while _alive_workers(webui) < 2:
-        if time.monotonic() > deadline:
-            logs = "\n".join(p.read_text()[-1500:] for p in base.glob("*.log"))
-            for proc in (*workers, master):
-                _stop(proc)
-            pytest.fail(f"the standalone cluster did not come up:\n{logs}")
-        time.sleep(0.5)
-    yield {"url": url, "workers": workers, "webui": webui}
-    for proc in (*workers, master):
-        _stop(proc)
+    try:
+        running = spark_cluster.start(tmp_path_factory.mktemp("spark-cluster"))
+    except RuntimeError as err:
+        pytest.fail(str(err))
+    yield {"url": running.url, "workers": running.workers, "webui": running.webui}
+    running.stop()
 
 
 DRIVER = textwrap.dedent(
@@ -179,7 +115,7 @@ def test_a_worker_killed_mid_experiment_loses_no_trial(cluster, tmp_path, hops_h
         time.sleep(0.2)
     time.sleep(0.5)
     victim = cluster["workers"][1]
-    _stop(victim)  # the Worker and its executor JVM with its Python workers
+    spark_cluster.stop(victim)  # the Worker and its executor JVM with its Python workers
     out, _ = proc.communicate(timeout=300)
     res = _result(out)
     assert res["status"] == "FINISHED"

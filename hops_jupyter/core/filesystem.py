@@ -333,15 +333,20 @@ def sweep_stale_temps(folder: Location) -> list[str]:
     return removed
 
 
-def temp_sibling(loc: Location) -> Location:
-    """A hidden temporary path next to `loc`, after sweeping leftovers of dead writers there."""
-    sweep_stale_temps(loc.parent)
+def temp_sibling(loc: Location, sweep: bool = True) -> Location:
+    """A hidden temporary path next to `loc`, after sweeping leftovers of dead writers there
+    (unless `sweep=False`: a writer that rewrites one file often sweeps now and then)."""
+    if sweep:
+        sweep_stale_temps(loc.parent)
     return loc.parent.child(temp_name())
 
 
 def _replace(tmp: Location, final: Location) -> None:
     """Rename tmp over final: atomic on a local disk; HDFS renames refuse to overwrite, so the
     old file is removed first (a reader may briefly see no file there, never a torn one)."""
+    if final.scheme == "file":
+        os.replace(tmp.path, final.path)
+        return
     fs = final.fs
     if final.scheme == "hdfs" and final.exists():
         delete(final, recursive=True)
@@ -368,10 +373,16 @@ class AtomicWriter:
     block (or `abort()`) discards it. Accepts str (UTF-8) and bytes.
     """
 
-    def __init__(self, loc: Location, buffer_size: int | None = None) -> None:
+    def __init__(self, loc: Location, buffer_size: int | None = None, sweep: bool = True) -> None:
         self.location = loc
-        self._tmp = temp_sibling(loc)
-        self._stream = loc.fs.open_output_stream(self._tmp.path, buffer_size=buffer_size or None)
+        self._tmp = temp_sibling(loc, sweep)
+        self._stream: Any
+        if loc.scheme == "file":  # the standard library: no Arrow I/O set-up per file
+            self._stream = open(self._tmp.path, "wb")  # noqa: SIM115 - closed by close()
+        else:
+            self._stream = loc.fs.open_output_stream(
+                self._tmp.path, buffer_size=buffer_size or None
+            )
         self.closed = False
 
     def write(self, data: str | bytes) -> int:
@@ -402,7 +413,10 @@ class AtomicWriter:
             return
         self.closed = True
         self._stream.close()
-        self._tmp.fs.delete_file(self._tmp.path)
+        if self._tmp.scheme == "file":
+            os.unlink(self._tmp.path)
+        else:
+            self._tmp.fs.delete_file(self._tmp.path)
 
     def __enter__(self) -> AtomicWriter:
         return self
@@ -416,9 +430,9 @@ class AtomicWriter:
             self.close()
 
 
-def atomic_write(loc: Location, data: str | bytes) -> None:
+def atomic_write(loc: Location, data: str | bytes, sweep: bool = True) -> None:
     """Write a whole file so that readers see the old version or the new one, never a mix."""
-    with AtomicWriter(loc) as out:
+    with AtomicWriter(loc, sweep=sweep) as out:
         out.write(data)
 
 

@@ -19,7 +19,7 @@ import re
 import secrets
 import socket
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import quote
 
@@ -159,8 +159,9 @@ class ExperimentRecord:
     trials: list[TrialRecord] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("trials")
+        # Shallow: json.dumps reads it at once (asdict's deep copy cost O(search space) per
+        # write, with every trial's record on top).
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "trials"}
         return data
 
 
@@ -202,10 +203,10 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def write_json(loc: Location, data: dict[str, Any]) -> None:
-    """Replace a JSON record atomically."""
+def write_json(loc: Location, data: dict[str, Any], sweep: bool = True) -> None:
+    """Replace a JSON record atomically (`sweep`: see filesystem.temp_sibling)."""
     text = json.dumps(json_safe(data), indent=1, default=str, allow_nan=False)
-    filesystem.atomic_write(loc, text)
+    filesystem.atomic_write(loc, text, sweep)
 
 
 def read_json(loc: Location) -> dict[str, Any]:
@@ -213,8 +214,10 @@ def read_json(loc: Location) -> dict[str, Any]:
         return json.loads(stream.read())
 
 
-def write_experiment(loc: Location, record: ExperimentRecord) -> None:
-    write_json(loc.child(EXPERIMENT_FILE), record.to_json())
+def write_experiment(loc: Location, record: ExperimentRecord, sweep: bool = True) -> None:
+    """`sweep=False` for the driver's writes while it runs: the folder holds every trial's
+    folder, and listing it on each write would cost O(trials) per trial."""
+    write_json(loc.child(EXPERIMENT_FILE), record.to_json(), sweep)
 
 
 def write_trial(loc: Location, record: TrialRecord) -> None:

@@ -54,6 +54,9 @@ STOP_GRACE_S = 0.5
 LOCK_FILE = ".resume.lock"
 # How long one wait for engine events lasts; reports are answered at once regardless.
 WAIT_S = 0.2
+# experiment.json (the summary) is rewritten at most this often while trials end; each
+# trial's own record is written as it ends, and the last summary when the run ends.
+SUMMARY_EVERY_S = 0.2
 
 
 class RunHooks:
@@ -169,6 +172,7 @@ class ExperimentRun:
         self.record, self.known = self._new_record()
         self.loc = filesystem.resolve(self.record.url, self.cfg)
         self.trials: dict[str, TrialRecord] = dict(self.known)
+        self._summarize()  # a resumed run counts on from its finished trials
         self.inflight: dict[str, TrialTask] = {}
         self.parked: dict[str, list[dict[str, Any]]] = {}  # duplicate proposals in flight
         self.exhausted = False
@@ -178,6 +182,7 @@ class ExperimentRun:
         self.env = config_env(self.cfg)
         self._start = time.monotonic()
         self._written = 0.0
+        self._dirty = False  # trials ended since experiment.json was last written
         self._lock_path: str | None = None
 
     # --- set-up --------------------------------------------------------------------------
@@ -298,7 +303,7 @@ class ExperimentRun:
         if self.spec.resume:
             self._lock()
         self.record.owner = records.this_owner()
-        self._write()
+        self._write(sweep=True)
         for source in self._resources():
             filesystem.copy(source, self.loc.child(source.name))
         self.server = ReportServer(self._decide, getattr(self.engine, "report_host", "127.0.0.1"))
@@ -341,12 +346,16 @@ class ExperimentRun:
             return False
         self._collect(self.engine.wait(timeout=WAIT_S))
         self._enforce_stops()
-        if time.time() - self._written >= records.HEARTBEAT_S:
+        since = time.time() - self._written
+        if since >= records.HEARTBEAT_S or (self._dirty and since >= SUMMARY_EVERY_S):
             self._write()  # the heartbeat: readers on other hosts see the driver alive
         return True
 
     def _launch(self) -> None:
-        while not self.exhausted and len(self.inflight) < self.engine.slots:
+        # A search that does not learn may queue trials at the workers, so a trial starts the
+        # moment one ends; a learning one proposes only when a slot is free.
+        room = self.engine.slots if self.search.learns else self.engine.capacity
+        while not self.exhausted and len(self.inflight) < room:
             params = self.search.ask()
             if params is None:
                 self.exhausted = True
@@ -423,8 +432,10 @@ class ExperimentRun:
                 self.spec.stopper.trial_ended(trial.id)
         if trial.status in (FINISHED, EARLY_STOPPED):
             self.known[trial.id] = trial
-        self._summarize()
-        self._write()
+        self._count(trial)
+        self._dirty = True
+        if time.time() - self._written >= SUMMARY_EVERY_S:
+            self._write()
         self._hook("on_trial_end", self.record, trial)
 
     # --- the end -------------------------------------------------------------------------
@@ -455,6 +466,27 @@ class ExperimentRun:
         ok = any(t.status in (FINISHED, EARLY_STOPPED) for t in self.trials.values())
         return FINISHED if ok else FAILED
 
+    def _count(self, trial: TrialRecord) -> None:
+        """The summary after one more ended trial, in O(1) (a full pass per trial would cost
+        O(trials^2) over a long search)."""
+        record = self.record
+        if trial.status not in ENDED:
+            return
+        record.trials_done += 1
+        record.trials_failed += trial.status == FAILED
+        metric, direction = trial.metric, record.direction or "max"
+        if (
+            trial.status == FINISHED
+            and isinstance(metric, (int, float))
+            and math.isfinite(metric)
+            and (record.best_trial is None or _better(metric, record.best_metric, direction))
+        ):
+            record.best_trial, record.best_metric = trial.id, metric
+            record.best_params = trial.params
+        elif record.best_trial is None and record.kind == "launch" and trial.status == FINISHED:
+            record.best_trial, record.best_metric = trial.id, metric
+            record.best_params = trial.params
+
     def _summarize(self) -> None:
         record, trials = self.record, self.trials.values()
         done = [t for t in trials if t.status in ENDED]
@@ -480,14 +512,16 @@ class ExperimentRun:
         record.finished = records.now()
         record.duration_s = round(time.monotonic() - self._start, 3)
         self._summarize()
-        self._write()
+        self._write(sweep=True)
         self._hook("on_finished", record)
 
-    def _write(self) -> None:
+    def _write(self, sweep: bool = False) -> None:
+        """Write experiment.json; `sweep` (first and last write) also removes temp files that
+        killed writers left in the experiment folder."""
         if self.record.owner is not None:
             self.record.owner["heartbeat"] = time.time()
-        records.write_experiment(self.loc, self.record)
-        self._written = time.time()
+        records.write_experiment(self.loc, self.record, sweep)
+        self._written, self._dirty = time.time(), False
 
     def _hook(self, name: str, *args: Any) -> None:
         for hooks in self.spec.hooks:

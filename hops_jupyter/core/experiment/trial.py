@@ -17,7 +17,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Any
+from typing import Any, Protocol
 
 from hops_jupyter.core import context, filesystem, project
 from hops_jupyter.core.experiment import records
@@ -240,8 +240,8 @@ def _proc_children(pid: int) -> set[int] | None:
         return None
 
 
-def _children() -> set[int]:
-    """Every descendant of this process."""
+def _children(keep: set[int] | frozenset[int] = frozenset()) -> set[int]:
+    """Every descendant of this process, leaving out the processes in `keep` and theirs."""
     found: set[int] = set()
     todo = [os.getpid()]
     while todo:
@@ -250,9 +250,13 @@ def _children() -> set[int]:
             import psutil
 
             try:
-                return {p.pid for p in psutil.Process().children(recursive=True)}
+                me = psutil.Process()
+                kept = {p.pid for k in me.children() if k.pid in keep
+                        for p in [k, *k.children(recursive=True)]}  # fmt: skip
+                return {p.pid for p in me.children(recursive=True)} - kept
             except psutil.Error:
                 return found
+        direct -= keep
         todo.extend(direct - found)
         found |= direct
     return found
@@ -260,8 +264,9 @@ def _children() -> set[int]:
 
 def end_descendants(keep: set[int] | frozenset[int] = frozenset()) -> None:
     """SIGKILL every process this one started (children, grandchildren, daemons reparented to
-    it as a subreaper) except those in `keep`: nothing a trial starts outlives it."""
-    pids = _children() - set(keep)
+    it as a subreaper) except those in `keep` and their descendants: nothing a trial starts
+    outlives it."""
+    pids = _children(keep)
     if not pids:
         return
     import psutil
@@ -275,54 +280,154 @@ def end_descendants(keep: set[int] | frozenset[int] = frozenset()) -> None:
     psutil.wait_procs(procs, timeout=2)
 
 
-def run_trial(task: TrialTask, load_fn: Callable[[], Callable[..., Any]]) -> TrialRecord:
-    """Run `load_fn()(**task.params)` as the trial; never raises for the trial's own errors.
-    Whatever the trial started (child processes, its working folder) is gone when it returns."""
+def mark_swept() -> None:
+    """This process has swept the folders of dead trials already (a worker's template did,
+    before forking trials)."""
+    global _swept
+    _swept = True
+
+
+class Gate(Protocol):
+    """Where a trial's process is forked ahead of its start (a local worker's template)."""
+
+    def wait(self) -> None:
+        """Block until the trial may start."""
+
+    def started(self, record: TrialRecord) -> None:
+        """The trial starts now: have its RUNNING record written (by the template, beside the
+        function's start rather than before it)."""
+
+    def done(self) -> None:
+        """The trial's function has returned and its processes are ended."""
+
+
+@dataclass
+class Prepared:
+    """A trial set up to run: its folder, private working directory and context."""
+
+    task: TrialTask
+    loc: Location
+    workdir: str
+    ctx: context.TrialContext
+    client: ReportClient | None
+    record: TrialRecord  # RUNNING, its start time set when it starts
+    keep: set[int]  # processes that were there before it (not the trial's to end)
+
+
+@dataclass
+class Outcome:
+    """What running the trial's function gave, in plain values (it may cross processes)."""
+
+    status: str
+    start: float  # time.monotonic() at the call (system-wide on Linux)
+    metric: float | None = None
+    returned: dict[str, Any] | None = None
+    error: dict[str, str] | None = None
+    stopped_step: int | None = None
+
+
+def prepare(
+    task: TrialTask, keep: set[int] | None = None, cfg: project.Project | None = None
+) -> Prepared:
+    """Create the trial's folder and private working directory; write nothing yet. `cfg`: the
+    project, when the caller has resolved it already (a template preparing many trials)."""
     os.environ.update(task.env)
     global _swept
     if not _swept:  # once per process: folders of trials whose process was killed earlier
         sweep_workdirs()
         _swept = True
-    before = _children()
-    cfg = project.current()
-    loc = filesystem.resolve(task.trial_url, cfg)
+    loc = filesystem.resolve(task.trial_url, cfg or project.current())
     loc.fs.create_dir(loc.path, recursive=True)
-    record = TrialRecord(task.trial_id, task.params, status=RUNNING, started=records.now())
-    records.write_trial(loc, record)
     client = ReportClient(task.reporter, task.trial_id) if task.reporter else None
     ctx = context.TrialContext(
         task.experiment_id, task.trial_id, loc.url, dict(task.params), reporter=client
     )
     owner = os.environ.get(WORKDIR_OWNER_ENV) or str(os.getpid())
     workdir = tempfile.mkdtemp(prefix=f"{WORKDIR_PREFIX}{owner}-")
+    record = TrialRecord(task.trial_id, task.params, status=RUNNING)
+    return Prepared(task, loc, workdir, ctx, client, record, _children() if keep is None else keep)
+
+
+def _load(load_fn: Callable[[], Callable[..., Any]]) -> tuple[Any, BaseException | None]:
+    try:
+        return load_fn(), None
+    except (Exception, SystemExit, KeyboardInterrupt) as err:  # recorded as the trial's failure
+        return None, err
+
+
+def execute(
+    trial: Prepared,
+    load_fn: Callable[[], Callable[..., Any]],
+    cap_threads: bool = True,
+    gate: Gate | None = None,
+) -> Outcome:
+    """The trial's own part: output captured, a private working directory, the call, its
+    return value read. Never raises for the trial's errors; ends what the trial started."""
+    task = trial.task
     start = time.monotonic()
     old_cwd = os.getcwd()
     try:
-        with captured_output(loc), context.running_trial(ctx):
-            os.chdir(workdir)  # a private working dir: parallel trials never clash on files
+        with captured_output(trial.loc), context.running_trial(trial.ctx):
+            os.chdir(trial.workdir)  # a private working dir: parallel trials never clash on files
             try:
-                fn = load_fn()
-                with limited():
+                fn, failed = _load(load_fn)
+                if gate is not None:
+                    gate.wait()
+                    start, trial.record.started = time.monotonic(), records.now()
+                    gate.started(trial.record)
+                if failed is not None:
+                    raise failed
+                with limited() if cap_threads else contextlib.nullcontext():
                     value = fn(**task.params)
             finally:
                 os.chdir(old_cwd)
-        record.metric, returned = interpret(value, task.metric_key, task.needs_metric)
-        record.returned = upload_files(returned, loc, workdir)
-        record.status = FINISHED
+                end_descendants(keep=trial.keep)
+                if gate is not None:
+                    gate.done()
+        metric, returned = interpret(value, task.metric_key, task.needs_metric)
+        plain = {k: plain_value(v) for k, v in returned.items()}
+        return Outcome(FINISHED, start, metric=metric, returned=plain)
     except TrialStopped as stop:  # the stopping policy ended it at this step
-        record.status, record.metric, record.stopped_step = EARLY_STOPPED, stop.value, stop.step
+        return Outcome(EARLY_STOPPED, start, metric=stop.value, stopped_step=stop.step)
     except (Exception, SystemExit, KeyboardInterrupt) as err:  # an interrupt is the trial's too
-        record.status = FAILED
-        record.error = error_info(err)
+        return Outcome(FAILED, start, error=error_info(err))
+
+
+def conclude(trial: Prepared, outcome: Outcome) -> TrialRecord:
+    """Write the trial's final record from its outcome, uploading the files it returned, and
+    remove its working directory."""
+    record = trial.record
+    record.status, record.metric = outcome.status, outcome.metric
+    record.error, record.stopped_step = outcome.error, outcome.stopped_step
+    try:
+        if outcome.returned is not None:
+            record.returned = upload_files(outcome.returned, trial.loc, trial.workdir)
+    except Exception as err:  # noqa: BLE001 - a failed upload fails the trial, not the run
+        record.status, record.error = FAILED, error_info(err)
     finally:
-        end_descendants(keep=before)
-        shutil.rmtree(workdir, ignore_errors=True)
-        if client is not None:
-            client.close()
+        discard(trial)
     record.finished = records.now()
-    record.duration_s = round(time.monotonic() - start, 6)
-    records.write_trial(loc, record)
+    record.duration_s = round(time.monotonic() - outcome.start, 6)
+    records.write_trial(trial.loc, record)
     return record
+
+
+def discard(trial: Prepared) -> None:
+    """Remove a trial's working directory and close its report connection."""
+    shutil.rmtree(trial.workdir, ignore_errors=True)
+    if trial.client is not None:
+        trial.client.close()
+
+
+def run_trial(task: TrialTask, load_fn: Callable[[], Callable[..., Any]]) -> TrialRecord:
+    """Run `load_fn()(**task.params)` as the trial in this process; never raises for the
+    trial's own errors. Whatever the trial started (child processes, its working folder) is
+    gone when it returns."""
+    trial = prepare(task)
+    trial.record.started = records.now()
+    records.write_trial(trial.loc, trial.record)
+    outcome = execute(trial, load_fn)
+    return conclude(trial, outcome)
 
 
 def _stderr_tail(loc: Location, limit: int = 4000) -> str:

@@ -60,5 +60,11 @@ class Engine(ABC):
     def cancel_all(self) -> list[TrialTask]:
         """Stop every running trial now; return the trials that were stopped."""
 
+    @property
+    def capacity(self) -> int:
+        """Trials it accepts at once, running or queued to start as soon as a slot frees;
+        default: its slots."""
+        return self.slots
+
     def close(self) -> None:  # noqa: B027
         """Release workers; default: nothing to release."""

@@ -1,9 +1,11 @@
 """The default engine: a pool of worker processes on this machine.
 
-Each worker is a fresh interpreter (not a fork of the notebook kernel) in its own process group,
-so a trial that hangs, segfaults or calls os._exit is contained: the engine sees the worker's
-socket close or its deadline pass, kills the whole group, records the trial FAILED, and starts a
-new worker for the next trial.
+Each worker is a fork server (worker.py): a fresh interpreter (not a fork of the notebook
+kernel) that imports the trial function's modules once and runs every trial in a child forked
+from that clean template, so no state, thread, process or folder of one trial reaches the next.
+A trial that hangs, segfaults or calls os._exit takes only its child down: the worker records
+it FAILED and goes on. Each worker holds up to `depth` trials (one running, the rest queued)
+so that the next trial starts the moment one ends, without a round trip to the driver.
 """
 
 from __future__ import annotations
@@ -25,6 +27,10 @@ from hops_jupyter.core.experiment.records import TrialRecord
 from hops_jupyter.core.experiment.threads import thread_env
 from hops_jupyter.core.experiment.threads import threads_per_trial as threads_per_trial_for
 from hops_jupyter.core.experiment.trial import TrialTask, record_failure, sweep_workdirs
+
+# How long a worker may stay silent past a trial's timeout (which it enforces itself) before
+# it is killed as hung; also how long a cancel waits for its answer.
+_GRACE_S = 30.0
 
 
 def _python_path() -> str:
@@ -55,17 +61,24 @@ class _Worker:
         )
         theirs.close()
         self.conn = Connection(ours.detach())
-        self.task: TrialTask | None = None
-        self.started = 0.0
+        self.tasks: dict[str, TrialTask] = {}  # sent and not answered, in order
+        self.busy_since = 0.0  # when it last went from idle to busy, or last answered
         self.fn_keys: set[str] = set()
 
-    def send(self, task: TrialTask) -> None:
+    def send(self, task: TrialTask, timeout: float | None) -> None:
         if task.fn_key in self.fn_keys:
             task = replace(task, fn_bytes=None)
-        self.conn.send_bytes(pickle.dumps(task))
+        if not self.tasks:
+            self.busy_since = time.monotonic()
+        self.conn.send_bytes(pickle.dumps(("task", task, timeout)))
         self.fn_keys.add(task.fn_key)
-        self.task = task
-        self.started = time.monotonic()
+        self.tasks[task.trial_id] = task
+
+    def receive(self) -> tuple[str, str, object]:
+        """The worker's next answer: (kind, trial id, payload). EOFError when it died."""
+        answer = pickle.loads(self.conn.recv_bytes())
+        self.busy_since = time.monotonic()
+        return answer
 
     def kill(self) -> None:
         """SIGKILL the worker, its process group and every descendant (daemons that left the
@@ -123,33 +136,41 @@ def gpu_sets(ids: list[str], gpus_per_trial: object, slots: int) -> list[tuple[s
 class LocalEngine(Engine):
     """Runs trials in `workers` local processes; `timeout` (seconds) bounds each trial. With
     GPUs, each worker gets `gpus_per_trial` of them (default 1) and the slots are
-    `min(workers, GPUs // gpus_per_trial)`."""
+    `min(workers, GPUs // gpus_per_trial)`. `depth` trials may be handed to a worker at once:
+    one runs, the others wait there for it to end."""
 
     name = "local"
 
     def __init__(self, workers: int, timeout: float | None = None,
                  threads_per_trial: int | None = None, gpus_per_trial: int | None = None,
-                 gpu_ids: list[str] | None = None, limit_threads: bool = True) -> None:  # fmt: skip
+                 gpu_ids: list[str] | None = None, limit_threads: bool = True,
+                 depth: int = 2) -> None:  # fmt: skip
         self.slots = check_slots(workers)
         self.timeout = check_timeout(timeout)
         ids = devices.gpu_ids() if gpu_ids is None else list(gpu_ids)
         self._gpu_sets = gpu_sets(ids, gpus_per_trial, self.slots)
         if self._gpu_sets is not None and self._gpu_sets and self._gpu_sets[0]:
             self.slots = len(self._gpu_sets)
+        self.depth = check_slots(depth)
         self.threads = threads_per_trial_for(self.slots, threads_per_trial)
         self._workers: list[_Worker] = []
+        self._ended: list[TrialRecord] = []  # answers read while waiting for a cancel
         self._env = {**os.environ, "PYTHONPATH": _python_path()}
         if limit_threads:  # a distributed run's processes share the machine as one job
             self._env.update(thread_env(self.threads, os.environ))
 
+    @property
+    def capacity(self) -> int:
+        return self.slots * self.depth
+
     def submit(self, task: TrialTask) -> None:
-        idle = next((w for w in self._workers if w.task is None), None)
-        if idle is None:
-            if len(self._workers) >= self.slots:
-                raise RuntimeError("all workers are busy")
-            idle = _Worker(self._env, self._free_gpus())
-            self._workers.append(idle)
-        idle.send(task)
+        least = min(self._workers, key=lambda w: len(w.tasks), default=None)
+        if least is None or (least.tasks and len(self._workers) < self.slots):
+            least = _Worker(self._env, self._free_gpus())
+            self._workers.append(least)
+        elif len(least.tasks) >= self.depth:
+            raise RuntimeError("all workers are busy")
+        least.send(task, self.timeout)
 
     def _free_gpus(self) -> tuple[str, ...] | None:
         """A GPU set no live worker holds (a replaced worker's set is free again)."""
@@ -159,64 +180,83 @@ class LocalEngine(Engine):
         return next(g for g in self._gpu_sets if g not in held or not g)
 
     def running(self) -> list[TrialTask]:
-        return [w.task for w in self._workers if w.task is not None]
+        return [task for w in self._workers for task in w.tasks.values()]
 
-    def _retire(self, worker: _Worker) -> None:
+    def _retire(self, worker: _Worker, reason: str | None = None) -> None:
+        """Kill a worker; with `reason`, its trials are recorded FAILED (it died under them)."""
         worker.kill()
         self._workers.remove(worker)
+        if reason is not None:
+            for task in worker.tasks.values():
+                self._ended.append(record_failure(task, "WorkerCrashed", reason))
+        worker.tasks.clear()
+
+    def _answer(self, worker: _Worker) -> str | None:
+        """Read and record one answer of `worker`; the trial id it was about (None: the worker
+        died, and its trials are recorded FAILED)."""
+        try:
+            kind, trial_id, payload = worker.receive()
+        except (EOFError, OSError):
+            self._retire(worker, f"The worker process running this trial {worker.exit_reason()}")
+            return None
+        task = worker.tasks.pop(trial_id, None)
+        if task is None:  # cancelled: the caller has written its record
+            return trial_id
+        if kind == "record":
+            self._ended.append(pickle.loads(payload))
+        elif kind == "timeout":
+            message = f"The trial ran past its timeout of {self.timeout} s"
+            self._ended.append(record_failure(task, "TrialTimeout", message))
+        else:
+            message = (
+                f"The worker process running this trial {payload} "
+                "(os._exit, a crash in native code, or out of memory)"
+            )
+            self._ended.append(record_failure(task, "WorkerCrashed", message))
+        return trial_id
 
     def wait(self, timeout: float | None = None) -> list[TrialRecord]:
-        busy = [w for w in self._workers if w.task is not None]
-        if not busy:
-            return []
-        limit = timeout
-        if self.timeout is not None:
-            first_deadline = min(w.started for w in busy) + self.timeout
-            until = max(0.0, first_deadline - time.monotonic())
-            limit = until if limit is None else min(limit, until)
-        ready = wait([w.conn for w in busy], timeout=limit)
-        done = []
-        for worker in busy:
-            task = worker.task
-            assert task is not None
-            if worker.conn in ready:
-                try:
-                    done.append(pickle.loads(worker.conn.recv_bytes()))
-                    worker.task = None
-                    continue
-                except (EOFError, OSError):
-                    reason = worker.exit_reason()
-                    done.append(
-                        record_failure(
-                            task,
-                            "WorkerCrashed",
-                            f"The worker process running this trial {reason} "
-                            "(os._exit, a crash in native code, or out of memory)",
-                        )
-                    )
-            elif self.timeout is not None and time.monotonic() - worker.started >= self.timeout:
-                done.append(
-                    record_failure(
-                        task, "TrialTimeout", f"The trial ran past its timeout of {self.timeout} s"
-                    )
-                )
-            else:
-                continue
-            self._retire(worker)
-        return done
+        busy = [w for w in self._workers if w.tasks]
+        if busy and not self._ended:
+            limit = timeout
+            if self.timeout is not None:  # a worker silent well past a timeout is hung
+                first = min(w.busy_since for w in busy) + self.timeout + _GRACE_S
+                until = max(0.0, first - time.monotonic())
+                limit = until if limit is None else min(limit, until)
+            ready = wait([w.conn for w in busy], timeout=limit)
+            for worker in busy:
+                if worker.conn in ready:
+                    self._answer(worker)
+                elif (
+                    self.timeout is not None
+                    and time.monotonic() - worker.busy_since >= self.timeout + _GRACE_S
+                ):
+                    self._retire(worker, "The worker stopped answering (hung) and was killed")
+        ended, self._ended = self._ended, []
+        return ended
 
     def cancel(self, trial_id: str) -> TrialTask | None:
-        worker = next((w for w in self._workers if w.task and w.task.trial_id == trial_id), None)
+        worker = next((w for w in self._workers if trial_id in w.tasks), None)
         if worker is None:
             return None
-        task = worker.task
-        self._retire(worker)
+        task = worker.tasks.pop(trial_id)
+        try:
+            worker.conn.send_bytes(pickle.dumps(("cancel", trial_id)))
+            # Wait for the worker to say it is gone, so nothing of it writes after the caller.
+            while worker.conn.poll(_GRACE_S):
+                if self._answer(worker) in (trial_id, None):
+                    return task
+        except (EOFError, OSError):
+            pass
+        if worker in self._workers:
+            self._retire(worker, "The worker stopped answering (hung) and was killed")
         return task
 
     def cancel_all(self) -> list[TrialTask]:
         stopped = self.running()
         for worker in list(self._workers):
-            if worker.task is not None:
+            if worker.tasks:
+                worker.tasks.clear()
                 self._retire(worker)
         return stopped
 

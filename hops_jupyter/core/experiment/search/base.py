@@ -55,6 +55,9 @@ class Searcher(ABC):
     # A model-based search whose ask() takes tens of milliseconds: the run computes its next
     # proposal while trials run (search/ahead.py), off the critical path.
     slow_ask = False
+    # A search that learns from results: the run hands out only as many trials as can run at
+    # once, so each proposal sees every result it can. Others may be queued at the workers.
+    learns = False
 
     def __init__(self, direction: str = "max", seed: int | None = None) -> None:
         self.direction = check_direction(direction)

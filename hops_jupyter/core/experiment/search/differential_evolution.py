@@ -31,6 +31,8 @@ class DifferentialEvolution(Searcher):
     population. `mutation` is F (a number, or a (low, high) range drawn per candidate), and
     `crossover` is CR."""
 
+    learns = True
+
     def __init__(
         self,
         search_dict: dict[str, Any],

@@ -42,6 +42,7 @@ class GPSearch(Searcher):
     improvement under a Matern-5/2 GP with one length scale per dimension."""
 
     slow_ask = True
+    learns = True
 
     def __init__(self, search_dict: dict[str, Any], trials: int = 50, direction: str = "max",
                  seed: int | None = None, n_startup_trials: int | None = None) -> None:  # fmt: skip

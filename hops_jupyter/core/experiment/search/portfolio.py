@@ -17,6 +17,7 @@ class Portfolio(Searcher):
     """Round-robin proposals from `searches` (all over the same space, each with the budget)."""
 
     slow_ask = True
+    learns = True
 
     def __init__(self, searches: list[Searcher], trials: int) -> None:
         super().__init__(searches[0].direction, searches[0].seed)

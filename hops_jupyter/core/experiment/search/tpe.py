@@ -30,6 +30,7 @@ class TPESearch(Searcher):
     """`trials` proposals from Optuna's TPESampler (multivariate, constant liar), seeded."""
 
     slow_ask = True
+    learns = True
 
     def __init__(self, search_dict: dict[str, Any], trials: int = 50, direction: str = "max",
                  seed: int | None = None, n_startup_trials: int = 10) -> None:  # fmt: skip

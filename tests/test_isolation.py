@@ -1,0 +1,134 @@
+"""Every trial starts clean (issue 12): a worker is a fork server, and each trial runs in a
+fresh child of its template. Nothing one trial leaves (a global, a thread, a child process,
+a daemon, its working directory, the environment) is visible to the next trial on the same
+worker slot, while the worker itself (and its warm imports) stays."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import pytest
+
+from hops import experiment
+from hops_jupyter.core.experiment import records
+
+
+def _leave_and_look(step, log):
+    """Trial 'leave' leaves everything behind it can; trial 'look' reports what it sees."""
+    import os
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    import psutil
+
+    seen = {"pid": os.getpid(), "worker": os.getppid(), "cwd": os.getcwd(),
+            "sklearn_preloaded": "sklearn" in sys.modules}  # fmt: skip
+    import sklearn  # noqa: F401 - what the template imports ahead of the trials
+
+    if step == "leave":
+        sys.modules["json"].left_by_trial = True  # a global in a module
+        os.environ["LEFT_BY_TRIAL"] = "1"
+
+        def chatter():
+            while True:
+                print("thread of the first trial", flush=True)
+                time.sleep(0.01)
+
+        threading.Thread(target=chatter, daemon=True).start()
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        daemon = subprocess.Popen(  # leaves this trial's process group and session
+            [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
+        )
+        open("left.txt", "w").write("x")
+        with open(log, "w") as f:
+            json.dump({"pids": [child.pid, daemon.pid], "cwd": os.getcwd()}, f)
+        time.sleep(0.2)
+        return {"metric": 0, **seen}
+    with open(log) as f:
+        left = json.load(f)
+    time.sleep(0.1)  # the first trial's thread would have printed by now
+    seen.update(
+        global_seen=hasattr(sys.modules["json"], "left_by_trial"),
+        env_seen="LEFT_BY_TRIAL" in os.environ,
+        threads=threading.active_count(),
+        processes_alive=[
+            p
+            for p in left["pids"]
+            if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+        ],  # fmt: skip
+        files_seen=os.listdir("."),
+        cwd_is_new=os.getcwd() != left["cwd"] and not os.path.exists(left["cwd"]),
+    )
+    return {"metric": 1, **seen}
+
+
+def test_nothing_of_one_trial_reaches_the_next_on_the_same_worker(hops_home, tmp_path):
+    log = str(tmp_path / "left.json")
+    result = experiment.grid_search(
+        _leave_and_look, {"step": ["leave", "look"], "log": [log]}, workers=1
+    )
+    by = {t.params["step"]: t for t in result.trials}
+    assert all(t.status == "FINISHED" for t in by.values()), [t.error for t in by.values()]
+    first, second = by["leave"].returned, by["look"].returned
+    assert second["worker"] == first["worker"]  # the same worker slot ...
+    assert second["pid"] != first["pid"]  # ... and a fresh process for each trial
+    assert second["sklearn_preloaded"]  # warm: the template imported it ahead
+    assert second["global_seen"] is False
+    assert second["env_seen"] is False
+    assert second["threads"] == 1
+    assert second["processes_alive"] == []
+    assert second["files_seen"] == []
+    assert second["cwd_is_new"] is True
+    folder = records.experiment_dir(result.id).child(by["look"].id)
+    printed = open(os.path.join(folder.path, "stdout.log")).read()
+    assert "thread of the first trial" not in printed
+
+
+def _draw(i):
+    import random
+
+    import numpy as np
+
+    return {"metric": float(i), "py": random.random(), "np": float(np.random.rand())}
+
+
+def test_forked_trials_do_not_share_random_state(hops_home):
+    result = experiment.grid_search(_draw, {"i": [0, 1, 2, 3]}, workers=1)
+    draws = [(t.returned["py"], t.returned["np"]) for t in result.trials]
+    assert len({d[0] for d in draws}) == 4 and len({d[1] for d in draws}) == 4
+
+
+def _crash_then_run(i):
+    import os
+
+    if i == 0:
+        os._exit(3)
+    if i == 1:
+        import time
+
+        time.sleep(30)
+    return {"metric": float(i), "worker": os.getppid()}
+
+
+def test_a_crash_or_timeout_takes_only_its_trial_down(hops_home):
+    t0 = time.monotonic()
+    result = experiment.grid_search(_crash_then_run, {"i": [0, 1, 2, 3]}, workers=1, timeout=2)
+    assert time.monotonic() - t0 < 20
+    by = {t.params["i"]: t for t in result.trials}
+    assert by[0].status == "FAILED" and "exited with code 3" in by[0].error["message"]
+    assert by[1].status == "FAILED" and by[1].error["type"] == "TrialTimeout"
+    assert by[2].status == by[3].status == "FINISHED"
+    assert by[2].returned["worker"] == by[3].returned["worker"]  # the worker lived on
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_many_short_trials_all_recorded_in_order(hops_home, workers):
+    """Trials handed over from one forked child to the next: none lost, each record whole."""
+
+    result = experiment.grid_search(lambda i: i, {"i": list(range(60))}, workers=workers)
+    assert sorted(t.metric for t in result.trials) == list(range(60))
+    assert all(t.status == "FINISHED" and t.started and t.finished for t in result.trials)
