@@ -43,9 +43,18 @@ def _leave_and_look(step, log):
         daemon = subprocess.Popen(  # leaves this trial's process group and session
             [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True
         )
+        # A double fork: the grandchild is orphaned at once, and writes its own pid.
+        subprocess.run([sys.executable, "-c", "import os, sys, time\n"
+                        "if os.fork() == 0:\n"
+                        "    open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(60)",
+                        "orphan.pid"], check=True)  # fmt: skip
+        while not (os.path.exists("orphan.pid") and os.path.getsize("orphan.pid")):
+            time.sleep(0.01)
+        orphan = int(open("orphan.pid").read())
+        os.remove("orphan.pid")
         open("left.txt", "w").write("x")
         with open(log, "w") as f:
-            json.dump({"pids": [child.pid, daemon.pid], "cwd": os.getcwd()}, f)
+            json.dump({"pids": [child.pid, daemon.pid, orphan], "cwd": os.getcwd()}, f)
         time.sleep(0.2)
         return {"metric": 0, **seen}
     with open(log) as f:
@@ -132,3 +141,28 @@ def test_many_short_trials_all_recorded_in_order(hops_home, workers):
     result = experiment.grid_search(lambda i: i, {"i": list(range(60))}, workers=workers)
     assert sorted(t.metric for t in result.trials) == list(range(60))
     assert all(t.status == "FINISHED" and t.started and t.finished for t in result.trials)
+
+
+def _big(i):
+    return {"metric": float(i), "blob": "x" * 3_000_000}
+
+
+def test_a_large_return_value_comes_back_whole(hops_home):
+    """Bigger than a pipe's buffer: the template reads while the trial writes."""
+    result = experiment.grid_search(_big, {"i": [1, 2]}, workers=1)
+    assert [len(t.returned["blob"]) for t in result.trials] == [3_000_000] * 2
+
+
+def _close_everything(i):
+    import os
+
+    if i == 0:
+        os.closerange(3, 4096)  # the trial's own pipes to its worker go too
+    return float(i)
+
+
+def test_a_trial_that_closes_its_pipes_fails_alone(hops_home):
+    result = experiment.grid_search(_close_everything, {"i": [0, 1, 2]}, workers=1)
+    by = {t.params["i"]: t for t in result.trials}
+    assert by[0].status == "FAILED"
+    assert by[1].status == by[2].status == "FINISHED"

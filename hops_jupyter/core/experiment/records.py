@@ -227,6 +227,8 @@ def write_trial(loc: Location, record: TrialRecord) -> None:
 def _latest_metric(loc: Location) -> dict[str, Any] | None:
     """The last complete line of metrics.jsonl (a line being appended is skipped)."""
     metrics = loc.child(METRICS_FILE)
+    if metrics.scheme == "file" and not os.path.exists(metrics.path):
+        return None  # most trials report nothing: no Arrow file opened for them
     try:
         with metrics.fs.open_input_file(metrics.path) as stream:
             size = stream.size()
@@ -260,6 +262,14 @@ def read_metrics(loc: Location, offset: int = 0) -> tuple[list[dict[str, Any]], 
         except json.JSONDecodeError:
             continue
     return out, offset + end
+
+
+def with_latest(loc: Location, trials: list[TrialRecord]) -> list[TrialRecord]:
+    """Trials the caller holds already, in start order, each with its latest reported metric
+    (read_trials without reading every trial.json again)."""
+    for trial in trials:
+        trial.latest = _latest_metric(loc.child(trial.id))
+    return sorted(trials, key=lambda t: (t.started or "~", t.id))
 
 
 def read_trials(loc: Location) -> list[TrialRecord]:

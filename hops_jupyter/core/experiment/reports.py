@@ -125,7 +125,14 @@ class ReportServer:
                 return out
 
     def close(self) -> None:
-        self._server.shutdown()
+        """Stop serving now: shutdown() waits for the serve loop's next poll (0.2 s), so the
+        loop is woken by connections until it has seen the request."""
+        stopper = threading.Thread(target=self._server.shutdown, daemon=True)
+        stopper.start()
+        while stopper.is_alive():
+            with contextlib.suppress(OSError):
+                socket.create_connection(self._server.server_address[:2], timeout=0.1).close()
+            stopper.join(0.01)
         self._server.server_close()
 
 

@@ -543,7 +543,7 @@ class ExperimentRun:
         )
 
     def _result(self) -> ExperimentResult:
-        self.record.trials = records.read_trials(self.loc)
+        self.record.trials = records.with_latest(self.loc, list(self.trials.values()))
         result = ExperimentResult(self.record)
         if self.record.status == FAILED:
             raise ExperimentFailed(self._failure_message(), result)

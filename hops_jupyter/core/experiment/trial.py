@@ -262,10 +262,22 @@ def _children(keep: set[int] | frozenset[int] = frozenset()) -> set[int]:
     return found
 
 
+def _may_have_children() -> bool:
+    """False when this process has no child at all, alive or not (one wait4 call, where reading
+    /proc costs ten times more): the common end of a trial."""
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return True
+
+
 def end_descendants(keep: set[int] | frozenset[int] = frozenset()) -> None:
     """SIGKILL every process this one started (children, grandchildren, daemons reparented to
     it as a subreaper) except those in `keep` and their descendants: nothing a trial starts
     outlives it."""
+    if not keep and not _may_have_children():
+        return
     pids = _children(keep)
     if not pids:
         return
@@ -291,11 +303,7 @@ class Gate(Protocol):
     """Where a trial's process is forked ahead of its start (a local worker's template)."""
 
     def wait(self) -> None:
-        """Block until the trial may start."""
-
-    def started(self, record: TrialRecord) -> None:
-        """The trial starts now: have its RUNNING record written (by the template, beside the
-        function's start rather than before it)."""
+        """Block until the trial may start (its RUNNING record is written by the template)."""
 
     def done(self) -> None:
         """The trial's function has returned and its processes are ended."""
@@ -320,6 +328,7 @@ class Outcome:
 
     status: str
     start: float  # time.monotonic() at the call (system-wide on Linux)
+    started: str | None  # the ISO time of the call
     metric: float | None = None
     returned: dict[str, Any] | None = None
     error: dict[str, str] | None = None
@@ -364,7 +373,7 @@ def execute(
     """The trial's own part: output captured, a private working directory, the call, its
     return value read. Never raises for the trial's errors; ends what the trial started."""
     task = trial.task
-    start = time.monotonic()
+    start, started = time.monotonic(), trial.record.started
     old_cwd = os.getcwd()
     try:
         with captured_output(trial.loc), context.running_trial(trial.ctx):
@@ -372,9 +381,11 @@ def execute(
             try:
                 fn, failed = _load(load_fn)
                 if gate is not None:
+                    # A rehearsal: in a freshly forked process the first call of each costs
+                    # copy-on-write page faults, paid here rather than at the start or end.
+                    records.now(), _children(), time.monotonic()
                     gate.wait()
-                    start, trial.record.started = time.monotonic(), records.now()
-                    gate.started(trial.record)
+                    start, started = time.monotonic(), records.now()
                 if failed is not None:
                     raise failed
                 with limited() if cap_threads else contextlib.nullcontext():
@@ -386,17 +397,18 @@ def execute(
                     gate.done()
         metric, returned = interpret(value, task.metric_key, task.needs_metric)
         plain = {k: plain_value(v) for k, v in returned.items()}
-        return Outcome(FINISHED, start, metric=metric, returned=plain)
+        return Outcome(FINISHED, start, started, metric=metric, returned=plain)
     except TrialStopped as stop:  # the stopping policy ended it at this step
-        return Outcome(EARLY_STOPPED, start, metric=stop.value, stopped_step=stop.step)
+        return Outcome(EARLY_STOPPED, start, started, metric=stop.value, stopped_step=stop.step)
     except (Exception, SystemExit, KeyboardInterrupt) as err:  # an interrupt is the trial's too
-        return Outcome(FAILED, start, error=error_info(err))
+        return Outcome(FAILED, start, started, error=error_info(err))
 
 
 def conclude(trial: Prepared, outcome: Outcome) -> TrialRecord:
     """Write the trial's final record from its outcome, uploading the files it returned, and
     remove its working directory."""
     record = trial.record
+    record.started = outcome.started or record.started
     record.status, record.metric = outcome.status, outcome.metric
     record.error, record.stopped_step = outcome.error, outcome.stopped_step
     try:

@@ -48,7 +48,6 @@ import cloudpickle
 from hops_jupyter.core import project
 from hops_jupyter.core.experiment import records
 from hops_jupyter.core.experiment import trial as trial_module
-from hops_jupyter.core.experiment.records import TrialRecord
 from hops_jupyter.core.experiment.threads import TRIAL_THREADS_ENV
 from hops_jupyter.core.experiment.trial import (
     WORKDIR_OWNER_ENV,
@@ -64,8 +63,9 @@ from hops_jupyter.core.experiment.trial import (
 
 _PR_SET_PDEATHSIG = 1
 _PR_SET_CHILD_SUBREAPER = 36
-# A child's output is frames: a tag byte and a length, then the payload. S: started (the ISO
-# time), D: its function returned, R: its outcome (pickled trial.Outcome).
+# A child's output is frames: a tag byte and a length, then the payload. D: its function
+# returned and it started its successor (payload: when, ISO), R: its outcome (a pickled
+# trial.Outcome). Both come in one write after the hand-over.
 _FRAME = struct.Struct("!cQ")
 _GO = b"G"  # on a child's go pipe: start
 # Modules a template never imports ahead (forking after they start threads is unsafe).
@@ -155,9 +155,11 @@ class _Gate:
 
     def __init__(self, go: int, successor: int, out: int) -> None:
         self.go, self.successor, self.out, self.said_done = go, successor, out, False
+        self.handed_over_at = ""
 
-    def frame(self, tag: bytes, payload: bytes = b"") -> None:
-        view = memoryview(_FRAME.pack(tag, len(payload)) + payload)
+    def frames(self, frames: list[tuple[bytes, bytes]]) -> None:
+        data = b"".join(_FRAME.pack(tag, len(payload)) + payload for tag, payload in frames)
+        view = memoryview(data)
         while view:
             view = view[os.write(self.out, view) :]
 
@@ -165,15 +167,24 @@ class _Gate:
         if not os.read(self.go, 1):  # no writer is left: the template is gone
             os._exit(0)
 
-    def started(self, record: TrialRecord) -> None:
-        self.frame(b"S", str(record.started).encode())
-
     def done(self) -> None:
-        if not self.said_done:  # the trial's processes are ended already (run_trial)
+        if not self.said_done:  # the trial's processes are ended already (execute)
             self.said_done = True
             with contextlib.suppress(OSError):
                 os.write(self.successor, _GO)
-            self.frame(b"D")
+            self.handed_over_at = records.now()
+            # What is left of this trial steps aside while its successor starts: the CPU it
+            # is on is the one the successor was woken on.
+            with contextlib.suppress(OSError):
+                os.nice(10)
+            time.sleep(0.001)
+
+    def finish(self, outcome: bytes) -> None:
+        """Tell the template, in one write, that the trial handed over and how it ended; not
+        at the hand-over itself, so that the template's work does not compete with the
+        successor's start."""
+        done = [(b"D", self.handed_over_at.encode())] if self.said_done else []
+        self.frames([*done, (b"R", outcome)])
 
 
 def _child(conn: Connection, close: list[int], gate: _Gate, trial: Prepared,
@@ -192,7 +203,7 @@ def _child(conn: Connection, close: list[int], gate: _Gate, trial: Prepared,
         _reseed()
         outcome = execute(trial, load, cap_threads=False, gate=gate)
         gate.done()
-        gate.frame(b"R", pickle.dumps(outcome))
+        gate.finish(pickle.dumps(outcome))
         code = 0
     except BaseException:  # noqa: BLE001 - our own failure: say it on the worker's stderr
         traceback.print_exc()
@@ -239,6 +250,8 @@ class _Child:
         self.exited = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
         self.buffer = bytearray()  # frames not read yet
         self.handed_over = False  # its function returned and it started its successor
+        self.after: _Child | None = None  # the child forked next: its successor
+        self.concluded = False  # its final record is written
         self.answered = False  # the engine has its trial's answer
         self.open = True  # its output pipe has not reached end of file
         self.deadline: float | None = None
@@ -360,7 +373,10 @@ class Template:
         os.set_blocking(out, False)
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # its own group, so a cancel reaches what it started
-        self.next = self.last = _Child(trial, timeout, pid, go, out, self.last)
+        child = _Child(trial, timeout, pid, go, out, self.last)
+        if self.last is not None:
+            self.last.after = child
+        self.next = self.last = child
 
     def _start(self) -> None:
         """Make the waiting child the running one: it was started by the trial before it, or
@@ -372,12 +388,15 @@ class Template:
         if child.timeout is not None:
             child.deadline = time.monotonic() + child.timeout
         before, child.before = child.before, None  # no chain of every trial kept in memory
-        if before is not None and before.handed_over:
-            return
+        if before is not None:
+            before.after = None
+            if before.handed_over:
+                return
         # Nothing an earlier trial left behind may meet this one.
         end_descendants(keep={c.pid for c in self.children()})
         with contextlib.suppress(OSError):  # it died while waiting: its exit tells
             os.write(child.go, _GO)
+        self._running(child, records.now())
 
     def _close(self, child: _Child, outcome: str) -> None:
         """End a child now (a cancel, a timeout); it is answered for once it has exited."""
@@ -428,16 +447,24 @@ class Template:
         beside the trial rather than on its critical path."""
         trial = child.trial
         for tag, payload in child.frames():
-            if tag == b"S":
-                trial.record.started = payload.decode()
-                with contextlib.suppress(OSError):  # the final record still comes
-                    records.write_trial(trial.loc, trial.record)
-            elif tag == b"D":
+            if tag == b"D":
                 child.handed_over = True
+                if child.after is not None:  # started at that moment
+                    self._running(child.after, payload.decode())
             elif tag == b"R" and child.outcome is None:
                 record = conclude(trial, pickle.loads(payload))
+                child.concluded = True
                 self.send("record", trial.task.trial_id, pickle.dumps(record))
                 child.answered = True
+
+    def _running(self, child: _Child, started: str) -> None:
+        """Write a started trial's RUNNING record (unless its final one is written already)."""
+        record = child.trial.record
+        if child.concluded or record.started is not None:
+            return
+        record.started = started
+        with contextlib.suppress(OSError):  # the final record still comes
+            records.write_trial(child.trial.loc, record)
 
     def _finish(self, child: _Child, status: int) -> None:
         """A child exited: answer for its trial."""
