@@ -8,7 +8,13 @@ Side by side, in one run, 2 trials at once each:
 
 Reports wall time and best validation accuracy. Target: hops with ASHA reaches the same best
 accuracy (within 0.5 points) in less wall time than both. Every side runs with one BLAS/OpenMP
-thread per trial (2 trials on 2 cores), so no side is slowed by oversubscription. The table is
+thread per trial (2 trials on 2 cores), so no side is slowed by oversubscription.
+
+As in a notebook session, the sides run one after the other in one process: Optuna's trials run
+in threads of this process, where scikit-learn is imported already; hops' first side starts
+its workers (a new interpreter importing scikit-learn, about a second), and the second finds
+them warm (engines/local.py keeps idle workers for the next experiment). The default
+optimizer with early stopping is "tpe" (registry.AUTO_SEARCH_EARLY_STOPPING). The table is
 kept in benchmarks/results/early_stopping.txt.
 """
 

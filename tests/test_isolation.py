@@ -166,3 +166,26 @@ def test_a_trial_that_closes_its_pipes_fails_alone(hops_home):
     by = {t.params["i"]: t for t in result.trials}
     assert by[0].status == "FAILED"
     assert by[1].status == by[2].status == "FINISHED"
+
+
+def _own_record(x):
+    import json
+    import os
+    import time
+
+    from hops import tensorboard
+
+    time.sleep(0.3)  # the worker writes the RUNNING record beside the trial's start
+    with open(os.path.join(tensorboard.logdir(), "trial.json")) as f:
+        record = json.load(f)
+    return {"metric": x, "status": record["status"], "started": record["started"]}
+
+
+@pytest.mark.parametrize("optimizer", ["random", "tpe"])
+def test_each_trial_is_recorded_running_while_it_runs(hops_home, optimizer):
+    """Handed over by the trial before it, or started by the worker (a learning search hands
+    out a trial only when a slot frees: it is forked after its predecessor ended)."""
+    result = experiment.optimize(_own_record, {"x": [0.0, 1.0]}, trials=4, seed=1, workers=1,
+                                 optimizer=optimizer)  # fmt: skip
+    assert [t.returned["status"] for t in result.trials] == ["RUNNING"] * 4
+    assert all(t.returned["started"] for t in result.trials)

@@ -346,3 +346,22 @@ def test_trials_that_never_report_run_to_the_end(hops_home):
     result = experiment.random_search(quiet, {"x": [0.0, 1.0]}, samples=6, seed=1, workers=2,
                                       early_stopping="asha")  # fmt: skip
     assert {t.status for t in result.trials} == {"FINISHED"}
+
+
+def test_auto_optimizer_is_tpe_when_trials_may_stop_early(hops_home):
+    """With early stopping most results are partial: "auto" then runs TPE, which ranks them by
+    step, rather than a GP that would take them for final values."""
+
+    def curve(lr):
+        from hops import experiment
+
+        for step in range(4):
+            experiment.report(lr * (step + 1), step=step)
+        return lr * 4
+
+    result = experiment.optimize(curve, {"lr": [0.0, 1.0]}, trials=6, seed=2, workers=2,
+                                 early_stopping="asha")  # fmt: skip
+    assert result.record.options["optimizer"] == "tpe"
+    explicit = experiment.optimize(curve, {"lr": [0.0, 1.0]}, trials=3, seed=2, workers=1,
+                                   optimizer="gp", early_stopping="median")  # fmt: skip
+    assert explicit.record.options["optimizer"] == "gp"

@@ -319,13 +319,15 @@ def optimize(fn: Callable[..., Any], search_dict: dict[str, Any], trials: int = 
              hooks: Any = (), threads_per_trial: int | None = None,
              gpus_per_trial: int | None = None) -> ExperimentResult:  # fmt: skip
     """`trials` trials proposed by `optimizer` (any registered search: "tpe", "de", "random",
-    "grid", or "auto", the best one in benchmarks/search_quality.py), which learns from each
+    "grid", or "auto", the best one in benchmarks/search_quality.py, or "tpe" with early
+    stopping, see registry.AUTO_SEARCH_EARLY_STOPPING), which learns from each
     result as it arrives, with several trials at once. `search_dict` takes `[low, high]`, lists
     of choices, `loguniform(...)`, `randint(...)` and `choice(...)`. `early_stopping="asha"` or
     `"median"` (or a policy object) stops trials whose reported values fall behind. Unpacks as
     `(best_dir, best_params, best_return_dict)`."""
     check_count("trials", trials)
-    key, factory = registry.search_factory(optimizer)
+    stops = registry.stopping_policy(early_stopping) is not None
+    key, factory = registry.search_factory(optimizer, early_stopping=stops)
     direction = check_direction(direction)
     seed = _seed(seed, resume)
     searcher = factory(search_dict, trials, direction, seed)

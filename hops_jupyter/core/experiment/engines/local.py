@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from multiprocessing.connection import Connection, wait
@@ -61,6 +62,7 @@ class _Worker:
         )
         theirs.close()
         self.conn = Connection(ours.detach())
+        self.env = env
         self.tasks: dict[str, TrialTask] = {}  # sent and not answered, in order
         self.busy_since = 0.0  # when it last went from idle to busy, or last answered
         self.fn_keys: set[str] = set()
@@ -73,6 +75,19 @@ class _Worker:
         self.conn.send_bytes(pickle.dumps(("task", task, timeout)))
         self.fn_keys.add(task.fn_key)
         self.tasks[task.trial_id] = task
+
+    def fresh(self) -> bool:
+        """A spare can take new work: alive, and no module it imported changed since."""
+        if self.proc.poll() is not None:
+            return False
+        try:
+            self.conn.send_bytes(pickle.dumps(("check",)))
+            if not self.conn.poll(5):
+                return False
+            kind, _, fresh = pickle.loads(self.conn.recv_bytes())
+        except (EOFError, OSError):
+            return False
+        return kind == "fresh" and bool(fresh)
 
     def receive(self) -> tuple[str, str, object]:
         """The worker's next answer: (kind, trial id, payload). EOFError when it died."""
@@ -109,6 +124,42 @@ class _Worker:
         if code is not None and code < 0:
             return f"killed by signal {signal.Signals(-code).name}"
         return f"exited with code {code}"
+
+
+# Idle workers of ended experiments, kept warm for the next experiment in this process: a new
+# interpreter that imports scikit-learn or TensorFlow costs about a second before its first
+# trial. A spare is taken only by an engine with the same environment (threads, GPUs, import
+# path), and only if none of the non-library modules it imported has changed on disk since it
+# started (the worker checks: an edited module gets a new worker). Spares exit after
+# SPARE_IDLE_S idle, and with this process.
+_SPARES: list[_Worker] = []
+_SPARES_LOCK = threading.Lock()
+MAX_SPARES = max(2, os.cpu_count() or 1)
+os.register_at_fork(after_in_child=_SPARES.clear)  # a forked driver has no workers of its own
+
+
+def _keep_spare(worker: _Worker) -> bool:
+    if worker.tasks or worker.proc.poll() is not None:
+        return False
+    with _SPARES_LOCK:
+        _SPARES.append(worker)
+        while len(_SPARES) > MAX_SPARES:  # the oldest goes
+            _SPARES.pop(0).conn.close()
+    return True
+
+
+def _spare_or_new(env: dict[str, str], gpus: tuple[str, ...] | None) -> _Worker:
+    with _SPARES_LOCK:
+        found = [w for w in _SPARES if w.env == env and w.gpus == gpus]
+        for worker in found:
+            _SPARES.remove(worker)
+    for worker in found:
+        if worker.fresh():
+            for other in found[found.index(worker) + 1 :]:
+                _keep_spare(other)
+            return worker
+        worker.conn.close()
+    return _Worker(env, gpus)
 
 
 def gpu_sets(ids: list[str], gpus_per_trial: object, slots: int) -> list[tuple[str, ...]] | None:
@@ -166,7 +217,7 @@ class LocalEngine(Engine):
     def submit(self, task: TrialTask) -> None:
         least = min(self._workers, key=lambda w: len(w.tasks), default=None)
         if least is None or (least.tasks and len(self._workers) < self.slots):
-            least = _Worker(self._env, self._free_gpus())
+            least = _spare_or_new(self._env, self._free_gpus())
             self._workers.append(least)
         elif len(least.tasks) >= self.depth:
             raise RuntimeError("all workers are busy")
@@ -261,10 +312,13 @@ class LocalEngine(Engine):
         return stopped
 
     def close(self) -> None:
-        for worker in self._workers:
+        """Keep idle, healthy workers warm for the next experiment of this process (see
+        _SPARES); close the others."""
+        closing = [w for w in self._workers if not _keep_spare(w)]
+        for worker in closing:
             worker.conn.close()  # the worker sees EOF and exits
         deadline = time.monotonic() + 3
-        for worker in self._workers:
+        for worker in closing:
             try:
                 worker.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

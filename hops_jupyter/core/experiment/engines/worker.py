@@ -68,6 +68,7 @@ _PR_SET_CHILD_SUBREAPER = 36
 # trial.Outcome). Both come in one write after the hand-over.
 _FRAME = struct.Struct("!cQ")
 _GO = b"G"  # on a child's go pipe: start
+SPARE_IDLE_S = 600.0  # a worker with nothing to do for this long exits
 # Modules a template never imports ahead (forking after they start threads is unsafe).
 _NO_PRELOAD = ("multiprocessing", "concurrent", "threading", "asyncio", "hops", "hops_jupyter")
 
@@ -296,6 +297,7 @@ class Template:
         self.active: _Child | None = None
         self.closing: list[_Child] = []
         self.last: _Child | None = None  # the child forked last
+        self.started_at = time.time()
         self.chain = os.pipe()  # the go pipe of the next child to fork
         self.loaded: dict[str, Callable[..., Any] | None] = {}  # unpickled functions
         self.cfg: project.Project | None = None  # the project, for the trials' env
@@ -322,6 +324,9 @@ class Template:
         except (EOFError, OSError):  # the engine is gone: so is everything here
             end_descendants()
             os._exit(0)
+        if message[0] == "check":  # a spare about to be reused
+            self.send("fresh", "", not _changed_modules(self.started_at))
+            return
         if message[0] == "task":
             task, timeout = message[1], message[2]
             if task.fn_bytes is not None:
@@ -390,7 +395,8 @@ class Template:
         before, child.before = child.before, None  # no chain of every trial kept in memory
         if before is not None:
             before.after = None
-            if before.handed_over:
+            if before.handed_over:  # it started this one, forked before or after its end
+                self._running(child, records.now())  # unless written at that hand-over
                 return
         # Nothing an earlier trial left behind may meet this one.
         end_descendants(keep={c.pid for c in self.children()})
@@ -420,11 +426,17 @@ class Template:
                 poller.register(child.exited, select.POLLIN)
             else:  # no pidfd here: look for exits every 50 ms
                 wait_s = 0.05
+        idle = not self.children() and not self.queue
+        if idle:  # a spare between experiments: it exits when unused for long
+            wait_s = SPARE_IDLE_S
         active = self.active
         if active is not None and active.deadline is not None:
             left = max(0.0, active.deadline - time.monotonic())
             wait_s = left if wait_s is None else min(wait_s, left)
         ready = {fd for fd, _ in poller.poll(None if wait_s is None else wait_s * 1000)}
+        if idle and not ready:
+            end_descendants()
+            os._exit(0)
         for child in self.children():
             if child.out in ready and child.open:
                 child.open = _drain(child.out, child.buffer)
@@ -488,6 +500,24 @@ class Template:
             self.send(child.outcome, trial_id)
         else:
             self.send("crashed", trial_id, _ended(status))
+
+
+def _changed_modules(since: float) -> list[str]:
+    """Modules imported here, outside the standard library and site-packages, whose file
+    changed after `since`: a template that imported them would run old code."""
+    import sysconfig
+
+    libraries = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib",
+                                                          "platlib")})  # fmt: skip
+    changed = []
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if not path or path.startswith(libraries):
+            continue
+        with contextlib.suppress(OSError):
+            if os.stat(path).st_mtime > since:
+                changed.append(name)
+    return changed
 
 
 def _end_all(*_: object) -> None:
