@@ -158,6 +158,7 @@ def _spark_overhead(master: str, n: int = 20) -> tuple[float, float]:
 
     from hops import experiment, util
 
+    os.environ["PYSPARK_PYTHON"] = sys.executable  # executors need this Python (hops-jupyter)
     spark = (
         SparkSession.builder.master(master).appName("hops-bench")
         .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")

@@ -189,3 +189,31 @@ def test_each_trial_is_recorded_running_while_it_runs(hops_home, optimizer):
                                  optimizer=optimizer)  # fmt: skip
     assert [t.returned["status"] for t in result.trials] == ["RUNNING"] * 4
     assert all(t.returned["started"] for t in result.trials)
+
+
+def _module_value(i):
+    import os
+
+    import hops_spare_probe
+
+    return {"metric": float(i), "value": hops_spare_probe.VALUE, "worker": os.getppid()}
+
+
+def test_workers_stay_warm_for_the_next_experiment_unless_a_module_changed(
+    hops_home, tmp_path, monkeypatch
+):
+    module = tmp_path / "hops_spare_probe.py"
+    module.write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    first = experiment.grid_search(_module_value, {"i": [0]}, workers=1)
+    second = experiment.grid_search(_module_value, {"i": [1]}, workers=1)
+    (a,), (b,) = first.trials, second.trials
+    assert a.returned["value"] == b.returned["value"] == 1
+    assert b.returned["worker"] == a.returned["worker"]  # the same warm worker
+    module.write_text("VALUE = 2\n")
+    later = time.time() + 5
+    os.utime(module, (later, later))
+    third = experiment.grid_search(_module_value, {"i": [2]}, workers=1)
+    (c,) = third.trials
+    assert c.returned["value"] == 2  # never the old code
+    assert c.returned["worker"] != a.returned["worker"]

@@ -73,11 +73,15 @@ SPARE_IDLE_S = 600.0  # a worker with nothing to do for this long exits
 _NO_PRELOAD = ("multiprocessing", "concurrent", "threading", "asyncio", "hops", "hops_jupyter")
 
 
+try:  # looked up once: every forked trial calls it twice
+    _LIBC_PRCTL: Any = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: no subreaper, no parent-death signal
+    _LIBC_PRCTL = None
+
+
 def _prctl(option: int, value: int) -> None:
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
-    except (OSError, AttributeError):  # not Linux: no subreaper, no parent-death signal
-        pass
+    if _LIBC_PRCTL is not None:
+        _LIBC_PRCTL(option, value, 0, 0, 0)
 
 
 # --- the template's warm-up ---------------------------------------------------------------
