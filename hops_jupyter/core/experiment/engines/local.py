@@ -12,26 +12,21 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import Connection
 
 from hops_jupyter.core import devices
-from hops_jupyter.core.experiment.engines.base import Engine, check_slots, check_timeout
+from hops_jupyter.core.experiment.engines.base import check_slots, check_timeout
+from hops_jupyter.core.experiment.engines.link import Link, LinkPool, crash_message
 from hops_jupyter.core.experiment.records import TrialRecord
 from hops_jupyter.core.experiment.threads import thread_env
 from hops_jupyter.core.experiment.threads import threads_per_trial as threads_per_trial_for
-from hops_jupyter.core.experiment.trial import TrialTask, record_failure, sweep_workdirs
-
-# How long a worker may stay silent past a trial's timeout (which it enforces itself) before
-# it is killed as hung; also how long a cancel waits for its answer.
-_GRACE_S = 30.0
+from hops_jupyter.core.experiment.trial import TrialTask, sweep_workdirs
 
 
 def _python_path() -> str:
@@ -40,9 +35,10 @@ def _python_path() -> str:
     return os.pathsep.join(dict.fromkeys(p for p in entries if os.path.exists(p)))
 
 
-class _Worker:
+class _Worker(Link):
+    """A local worker process (worker.py), started with `env`."""
+
     def __init__(self, env: dict[str, str], gpus: tuple[str, ...] | None = None) -> None:
-        self.gpus = gpus
         if gpus is not None:  # this worker's own GPUs: its trials see only these
             env = {**env, "CUDA_VISIBLE_DEVICES": ",".join(gpus) or "-1"}
         ours, theirs = socket.socketpair()
@@ -61,39 +57,12 @@ class _Worker:
             env=env,
         )
         theirs.close()
-        self.conn = Connection(ours.detach())
+        super().__init__(Connection(ours.detach()), gpus)
         self.env = env
-        self.tasks: dict[str, TrialTask] = {}  # sent and not answered, in order
-        self.busy_since = 0.0  # when it last went from idle to busy, or last answered
-        self.fn_keys: set[str] = set()
-
-    def send(self, task: TrialTask, timeout: float | None) -> None:
-        if task.fn_key in self.fn_keys:
-            task = replace(task, fn_bytes=None)
-        if not self.tasks:
-            self.busy_since = time.monotonic()
-        self.conn.send_bytes(pickle.dumps(("task", task, timeout)))
-        self.fn_keys.add(task.fn_key)
-        self.tasks[task.trial_id] = task
 
     def fresh(self) -> bool:
         """A spare can take new work: alive, and no module it imported changed since."""
-        if self.proc.poll() is not None:
-            return False
-        try:
-            self.conn.send_bytes(pickle.dumps(("check",)))
-            if not self.conn.poll(5):
-                return False
-            kind, _, fresh = pickle.loads(self.conn.recv_bytes())
-        except (EOFError, OSError):
-            return False
-        return kind == "fresh" and bool(fresh)
-
-    def receive(self) -> tuple[str, str, object]:
-        """The worker's next answer: (kind, trial id, payload). EOFError when it died."""
-        answer = pickle.loads(self.conn.recv_bytes())
-        self.busy_since = time.monotonic()
-        return answer
+        return self.proc.poll() is None and self.check()
 
     def kill(self) -> None:
         """SIGKILL the worker, its process group and every descendant (daemons that left the
@@ -122,7 +91,7 @@ class _Worker:
             self.kill()
             code = self.proc.returncode
         if code is not None and code < 0:
-            return f"killed by signal {signal.Signals(-code).name}"
+            return f"was killed by signal {signal.Signals(-code).name}"
         return f"exited with code {code}"
 
 
@@ -184,7 +153,7 @@ def gpu_sets(ids: list[str], gpus_per_trial: object, slots: int) -> list[tuple[s
     return [tuple(ids[i * gpus_per_trial : (i + 1) * gpus_per_trial]) for i in range(count)]
 
 
-class LocalEngine(Engine):
+class LocalEngine(LinkPool):
     """Runs trials in `workers` local processes; `timeout` (seconds) bounds each trial. With
     GPUs, each worker gets `gpus_per_trial` of them (default 1) and the slots are
     `min(workers, GPUs // gpus_per_trial)`. `depth` trials may be handed to a worker at once:
@@ -196,6 +165,7 @@ class LocalEngine(Engine):
                  threads_per_trial: int | None = None, gpus_per_trial: int | None = None,
                  gpu_ids: list[str] | None = None, limit_threads: bool = True,
                  depth: int = 2) -> None:  # fmt: skip
+        super().__init__()
         self.slots = check_slots(workers)
         self.timeout = check_timeout(timeout)
         ids = devices.gpu_ids() if gpu_ids is None else list(gpu_ids)
@@ -204,8 +174,6 @@ class LocalEngine(Engine):
             self.slots = len(self._gpu_sets)
         self.depth = check_slots(depth)
         self.threads = threads_per_trial_for(self.slots, threads_per_trial)
-        self._workers: list[_Worker] = []
-        self._ended: list[TrialRecord] = []  # answers read while waiting for a cancel
         self._env = {**os.environ, "PYTHONPATH": _python_path()}
         if limit_threads:  # a distributed run's processes share the machine as one job
             self._env.update(thread_env(self.threads, os.environ))
@@ -215,10 +183,10 @@ class LocalEngine(Engine):
         return self.slots * self.depth
 
     def submit(self, task: TrialTask) -> None:
-        least = min(self._workers, key=lambda w: len(w.tasks), default=None)
-        if least is None or (least.tasks and len(self._workers) < self.slots):
+        least = min(self.links, key=lambda w: len(w.tasks), default=None)
+        if least is None or (least.tasks and len(self.links) < self.slots):
             least = _spare_or_new(self._env, self._free_gpus())
-            self._workers.append(least)
+            self.links.append(least)
         elif len(least.tasks) >= self.depth:
             raise RuntimeError("all workers are busy")
         least.send(task, self.timeout)
@@ -227,94 +195,35 @@ class LocalEngine(Engine):
         """A GPU set no live worker holds (a replaced worker's set is free again)."""
         if self._gpu_sets is None:
             return None
-        held = [w.gpus for w in self._workers]
+        held = [w.gpus for w in self.links]
         return next(g for g in self._gpu_sets if g not in held or not g)
 
-    def running(self) -> list[TrialTask]:
-        return [task for w in self._workers for task in w.tasks.values()]
+    def lost(self, link: Link, why: str) -> None:
+        assert isinstance(link, _Worker)
+        link.kill()
+        super().lost(link, why)
 
-    def _retire(self, worker: _Worker, reason: str | None = None) -> None:
-        """Kill a worker; with `reason`, its trials are recorded FAILED (it died under them)."""
-        worker.kill()
-        self._workers.remove(worker)
-        if reason is not None:
-            for task in worker.tasks.values():
-                self._ended.append(record_failure(task, "WorkerCrashed", reason))
-        worker.tasks.clear()
-
-    def _answer(self, worker: _Worker) -> str | None:
-        """Read and record one answer of `worker`; the trial id it was about (None: the worker
-        died, and its trials are recorded FAILED)."""
-        try:
-            kind, trial_id, payload = worker.receive()
-        except (EOFError, OSError):
-            self._retire(worker, f"The worker process running this trial {worker.exit_reason()}")
-            return None
-        task = worker.tasks.pop(trial_id, None)
-        if task is None:  # cancelled: the caller has written its record
-            return trial_id
-        if kind == "record":
-            self._ended.append(pickle.loads(payload))
-        elif kind == "timeout":
-            message = f"The trial ran past its timeout of {self.timeout} s"
-            self._ended.append(record_failure(task, "TrialTimeout", message))
-        else:
-            message = (
-                f"The worker process running this trial {payload} "
-                "(os._exit, a crash in native code, or out of memory)"
-            )
-            self._ended.append(record_failure(task, "WorkerCrashed", message))
-        return trial_id
+    def why_lost(self, link: Link) -> str:
+        assert isinstance(link, _Worker)
+        return crash_message(link.exit_reason())
 
     def wait(self, timeout: float | None = None) -> list[TrialRecord]:
-        busy = [w for w in self._workers if w.tasks]
-        if busy and not self._ended:
-            limit = timeout
-            if self.timeout is not None:  # a worker silent well past a timeout is hung
-                first = min(w.busy_since for w in busy) + self.timeout + _GRACE_S
-                until = max(0.0, first - time.monotonic())
-                limit = until if limit is None else min(limit, until)
-            ready = wait([w.conn for w in busy], timeout=limit)
-            for worker in busy:
-                if worker.conn in ready:
-                    self._answer(worker)
-                elif (
-                    self.timeout is not None
-                    and time.monotonic() - worker.busy_since >= self.timeout + _GRACE_S
-                ):
-                    self._retire(worker, "The worker stopped answering (hung) and was killed")
-        ended, self._ended = self._ended, []
-        return ended
-
-    def cancel(self, trial_id: str) -> TrialTask | None:
-        worker = next((w for w in self._workers if trial_id in w.tasks), None)
-        if worker is None:
-            return None
-        task = worker.tasks.pop(trial_id)
-        try:
-            worker.conn.send_bytes(pickle.dumps(("cancel", trial_id)))
-            # Wait for the worker to say it is gone, so nothing of it writes after the caller.
-            while worker.conn.poll(_GRACE_S):
-                if self._answer(worker) in (trial_id, None):
-                    return task
-        except (EOFError, OSError):
-            pass
-        if worker in self._workers:
-            self._retire(worker, "The worker stopped answering (hung) and was killed")
-        return task
+        if not self.ended:
+            self.wait_links(timeout)
+        return self.take_ended()
 
     def cancel_all(self) -> list[TrialTask]:
         stopped = self.running()
-        for worker in list(self._workers):
+        for worker in list(self.links):
             if worker.tasks:
                 worker.tasks.clear()
-                self._retire(worker)
+                self.lost(worker, "")
         return stopped
 
     def close(self) -> None:
         """Keep idle, healthy workers warm for the next experiment of this process (see
         _SPARES); close the others."""
-        closing = [w for w in self._workers if not _keep_spare(w)]
+        closing = [w for w in self.links if not _keep_spare(w)]
         for worker in closing:
             worker.conn.close()  # the worker sees EOF and exits
         deadline = time.monotonic() + 3
@@ -323,4 +232,4 @@ class LocalEngine(Engine):
                 worker.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 worker.kill()
-        self._workers.clear()
+        self.links.clear()

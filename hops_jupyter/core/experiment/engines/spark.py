@@ -1,30 +1,43 @@
-"""The Spark engine: one Spark job of one task per trial, on the active or a given SparkSession.
+"""The Spark engine: long-running Spark tasks that serve trials, on the active or a given
+SparkSession.
 
-Each trial is submitted from its own driver thread with its own job group, so trials start as
-slots free up (asynchronous search works as on the local engine) and a timed-out or interrupted
-trial can be cancelled alone. Executors run the same `run_trial` as local workers and write the
-same records through the project filesystem.
+One Spark job starts a task per slot. Each task connects back to the driver (an authenticated
+multiprocessing connection) and runs the same fork server as a local worker (worker.py) inside
+its executor's Python worker: every trial is a fresh child process there, handed over directly
+from the trial before. So a trial costs a message and a fork, not a Spark job (about 100 ms of
+scheduling each on a small machine), and one trial can be cancelled alone. Executors write the
+same records through the project filesystem. When an executor is lost, its running trial is
+run again elsewhere once (as Spark retries a task) and the trials queued there go elsewhere;
+executors that join get tasks of their own.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
-import pickle
 import re
+import secrets
+import socket
 import sys
+import threading
 import time
 import uuid
+from collections import deque
+from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
-import cloudpickle
-
 from hops_jupyter.core import util
-from hops_jupyter.core.experiment.engines.base import Engine, check_slots, check_timeout
+from hops_jupyter.core.experiment.engines.base import check_slots, check_timeout
+from hops_jupyter.core.experiment.engines.link import Link, LinkPool
 from hops_jupyter.core.experiment.records import TrialRecord
 from hops_jupyter.core.experiment.threads import thread_env
 from hops_jupyter.core.experiment.threads import threads_per_trial as threads_per_trial_for
-from hops_jupyter.core.experiment.trial import TrialTask, record_failure, run_trial
+from hops_jupyter.core.experiment.trial import TrialTask, record_failure
+
+# A trial whose executor was lost under it runs again once elsewhere (Spark's own retries
+# would run the task again, but a trial is not a task here).
+RETRIES = 1
 
 
 def _task_threads(explicit: int | None) -> int:
@@ -52,17 +65,32 @@ def _task_gpus() -> list[str] | None:
     return list(gpu.addresses) if gpu is not None else None
 
 
-def execute_trial(payload: bytes, threads: int | None = None) -> bytes:
-    """Runs on an executor: bound the trial's threads, unpack the task, run the trial, pack
-    its record."""
+def serve_trials(index: int, address: tuple[str, int], token: bytes, group: str,
+                 threads: int | None) -> int:  # fmt: skip
+    """Runs as a Spark task on an executor: connect to the driver and serve its trials (a fork
+    server, as a local worker) until it closes the connection; the process is Spark's Python
+    worker, so its environment is put back afterwards."""
+    from hops_jupyter.core.experiment.engines import worker
+    from hops_jupyter.core.experiment.trial import WORKDIR_OWNER_ENV, sweep_workdirs
+
+    saved = dict(os.environ)
     os.environ.update(thread_env(_task_threads(threads), {}))
     gpus = _task_gpus()
     if gpus is not None:  # spark.task.resource.gpu.amount: the GPUs Spark gave this task
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus) or "-1"
-    task: TrialTask = pickle.loads(payload)
-    fn_bytes = task.fn_bytes
-    record = run_trial(task, lambda: cloudpickle.loads(fn_bytes))
-    return pickle.dumps(record)
+    os.environ[WORKDIR_OWNER_ENV] = str(os.getpid())
+    conn = Client(address, authkey=token)
+    conn.send_bytes(f"{group} {index}".encode())
+    worker._prctl(worker._PR_SET_CHILD_SUBREAPER, 1)  # a trial's orphans come here
+    try:
+        worker.Template(conn, idle_s=None, own_process=False).serve()
+    finally:
+        worker._prctl(worker._PR_SET_CHILD_SUBREAPER, 0)
+        conn.close()
+        sweep_workdirs(os.getpid())
+        os.environ.clear()
+        os.environ.update(saved)
+    return index
 
 
 def spark_context(spark: Any) -> Any:
@@ -111,15 +139,25 @@ def _first_line(err: BaseException) -> str:
     return (text.strip().splitlines() or [repr(err)])[0][:500]
 
 
-class SparkEngine(Engine):
-    """Runs up to `workers` trials at once (default: the session's executor slots)."""
+class _Runner(Link):
+    """A Spark task serving trials, seen from the driver."""
+
+    def __init__(self, conn: Connection, group: str) -> None:
+        super().__init__(conn)
+        self.group = group
+
+
+class SparkEngine(LinkPool):
+    """Runs up to `workers` trials at once (default: the session's executor slots), `depth`
+    handed to each task at once (one runs, the others wait there)."""
 
     name = "spark"
 
     def __init__(
         self, spark: Any = None, workers: int | None = None, timeout: float | None = None,
-        threads_per_trial: int | None = None,
+        threads_per_trial: int | None = None, depth: int = 2,
     ) -> None:  # fmt: skip
+        super().__init__()
         spark = spark if spark is not None else active_session()
         self.sc = spark_context(spark)
         self.report_host = driver_host(self.sc)
@@ -130,9 +168,19 @@ class SparkEngine(Engine):
         if threads_per_trial is not None:
             threads_per_trial_for(1, threads_per_trial)  # checked here, applied on executors
         self.threads = threads_per_trial
-        # One driver thread per running trial; executors that join add slots during a run.
-        self._pool = concurrent.futures.ThreadPoolExecutor(256, thread_name_prefix="hops-spark")
-        self._jobs: dict[concurrent.futures.Future, tuple[TrialTask, float, str]] = {}
+        self.depth = check_slots(depth)
+        self._queue: deque[TrialTask] = deque()  # submitted, not yet handed to a task
+        self._attempts: dict[str, int] = {}
+        self._jobs: dict[concurrent.futures.Future, tuple[str, int]] = {}  # group, tasks
+        self._joined: dict[str, int] = {}  # group -> its tasks that connected
+        self._failure = ""  # why the last job of tasks failed (shown if none can run)
+        self._token = secrets.token_bytes(32)
+        self._listener = Listener((self.report_host, 0), authkey=self._token)
+        self._arrived: list[_Runner] = []
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, name="hops-spark-accept", daemon=True).start()
+        self._pool = concurrent.futures.ThreadPoolExecutor(8, thread_name_prefix="hops-spark")
 
     @property
     def slots(self) -> int:  # type: ignore[override]
@@ -143,79 +191,153 @@ class SparkEngine(Engine):
             self._counted = time.monotonic()
         return self._slots
 
-    def _job(self, task: TrialTask, group: str) -> bytes:
-        self.sc.setJobGroup(group, f"hops trial {task.trial_id}", interruptOnCancel=True)
-        try:
-            rdd = self.sc.parallelize([pickle.dumps(task)], 1)
-            threads = self.threads
-            return rdd.map(lambda payload: execute_trial(payload, threads)).collect()[0]
-        finally:
-            self.sc.setLocalProperty("spark.jobGroup.id", None)
+    @property
+    def capacity(self) -> int:
+        return self.slots * self.depth
 
-    def submit(self, task: TrialTask) -> None:
-        group = f"hops-{task.experiment_id}-{uuid.uuid4().hex[:8]}"
-        future = self._pool.submit(self._job, task, group)
-        self._jobs[future] = (task, time.monotonic(), group)
+    # --- tasks that serve trials -------------------------------------------------------------
 
-    def running(self) -> list[TrialTask]:
-        return [task for task, _, _ in self._jobs.values()]
-
-    def wait(self, timeout: float | None = None) -> list[TrialRecord]:
-        if not self._jobs:
-            return []
-        limit = timeout
-        if self.timeout is not None:
-            first = min(started for _, started, _ in self._jobs.values()) + self.timeout
-            until = max(0.0, first - time.monotonic())
-            limit = until if limit is None else min(limit, until)
-        done, _ = concurrent.futures.wait(
-            list(self._jobs), timeout=limit, return_when=concurrent.futures.FIRST_COMPLETED
-        )
-        out = []
-        for future in done:
-            task, _, _ = self._jobs.pop(future)
+    def _accept(self) -> None:
+        """Accept the tasks' connections (the authkey handshake rejects any other)."""
+        listener = self._listener
+        while listener is not None:
             try:
-                out.append(pickle.loads(future.result()))
-            except Exception as err:
-                reason = _first_line(err)
-                if "No module named 'hops_jupyter'" in reason:
-                    reason += (
+                conn = listener.accept()
+            except (OSError, EOFError):
+                if self._listener is None:
+                    return  # closed
+                continue  # a client that failed the handshake
+            try:
+                if not conn.poll(30):
+                    conn.close()
+                    continue
+                group, _ = conn.recv_bytes().decode().split()
+            except (OSError, EOFError, ValueError):
+                conn.close()
+                continue
+            with self._lock:
+                self._arrived.append(_Runner(conn, group))
+            with contextlib.suppress(OSError):
+                self._wake_w.send(b"x")
+
+    def _start_tasks(self, count: int) -> None:
+        group = f"hops-workers-{uuid.uuid4().hex[:8]}"
+        address, token, threads = self._listener.address, self._token, self.threads
+
+        def job() -> list[int]:
+            self.sc.setJobGroup(group, "hops trial workers", interruptOnCancel=True)
+            try:
+                rdd = self.sc.parallelize(range(count), count)
+                return rdd.map(lambda i: serve_trials(i, address, token, group, threads)).collect()
+            finally:
+                self.sc.setLocalProperty("spark.jobGroup.id", None)
+
+        self._joined[group] = 0
+        self._jobs[self._pool.submit(job)] = (group, count)
+
+    def _expected(self) -> int:
+        """Tasks started and not connected yet."""
+        return sum(max(0, count - self._joined[group])  # Spark retries a lost task: it joins again
+                   for f, (group, count) in self._jobs.items() if not f.done())  # fmt: skip
+
+    def _jobs_ended(self) -> None:
+        for future in list(self._jobs):
+            if not future.done():
+                continue
+            del self._jobs[future]
+            error = future.exception()
+            if error is not None:
+                self._failure = _first_line(error)
+                if "No module named 'hops_jupyter'" in self._failure:
+                    self._failure += (
                         f" (the executors' Python, {self.sc.pythonExec!r}, needs hops-jupyter: "
                         "install it there or point PYSPARK_PYTHON at an interpreter that has it)"
                     )
-                out.append(
-                    record_failure(task, "SparkTaskFailed", f"The Spark task failed: {reason}")
-                )
-        if self.timeout is not None:
-            now = time.monotonic()
-            for future, (task, started, group) in list(self._jobs.items()):
-                if now - started >= self.timeout:
-                    self.sc.cancelJobGroup(group)
-                    del self._jobs[future]
-                    out.append(
-                        record_failure(
-                            task,
-                            "TrialTimeout",
-                            f"The trial ran past its timeout of {self.timeout} s",
-                        )
-                    )
-        return out
+        if self._queue and not self.links and not self._jobs and self._failure:
+            while self._queue:  # nothing can run them
+                task = self._queue.popleft()
+                message = f"The Spark task failed: {self._failure}"
+                self.ended.append(record_failure(task, "SparkTaskFailed", message))
+
+    def _dispatch(self) -> None:
+        """Take in tasks that connected, start tasks for missing slots, hand out trials."""
+        with self._lock:
+            arrived, self._arrived = self._arrived, []
+        for runner in arrived:
+            self._joined[runner.group] = self._joined.get(runner.group, 0) + 1
+            self.links.append(runner)
+        self._jobs_ended()
+        missing = self.slots - len(self.links) - self._expected()
+        if self._queue and missing > 0 and not (self._failure and not self.links):
+            self._start_tasks(missing)
+        for level in range(1, self.depth + 1):  # spread first, then queue behind
+            for link in self.links:
+                if self._queue and len(link.tasks) < level:
+                    link.send(self._queue.popleft(), self.timeout)
+
+    def submit(self, task: TrialTask) -> None:
+        self._failure = ""
+        self._queue.append(task)
+        self._dispatch()
+
+    def running(self) -> list[TrialTask]:
+        return [*super().running(), *self._queue]
+
+    def why_lost(self, link: Link) -> str:
+        return "The executor running this trial was lost (its Spark task or executor died)"
+
+    def lost(self, link: Link, why: str) -> None:
+        """A task ended under its trials: the running one runs again elsewhere (once), the
+        waiting ones simply go elsewhere."""
+        self.links.remove(link)
+        link.conn.close()
+        tasks = list(link.tasks.values())
+        link.tasks.clear()
+        for position, task in reversed(list(enumerate(tasks))):
+            tries = self._attempts.get(task.trial_id, 0) + (position == 0)
+            self._attempts[task.trial_id] = tries
+            if tries > RETRIES:
+                self.ended.append(record_failure(task, "ExecutorLost", why))
+            else:
+                self._queue.appendleft(task)
+
+    def wait(self, timeout: float | None = None) -> list[TrialRecord]:
+        self._dispatch()
+        if not self.ended:
+            ready = self.wait_links(timeout, extra=[self._wake_r])
+            if ready:
+                with contextlib.suppress(OSError):
+                    self._wake_r.recv(4096)
+            self._dispatch()
+        return self.take_ended()
 
     def cancel(self, trial_id: str) -> TrialTask | None:
-        for future, (task, _, group) in list(self._jobs.items()):
+        for task in self._queue:
             if task.trial_id == trial_id:
-                self.sc.cancelJobGroup(group)
-                del self._jobs[future]
+                self._queue.remove(task)
                 return task
-        return None
+        return super().cancel(trial_id)
 
     def cancel_all(self) -> list[TrialTask]:
-        stopped = []
-        for task, _, group in self._jobs.values():
-            self.sc.cancelJobGroup(group)
-            stopped.append(task)
-        self._jobs.clear()
+        stopped = self.running()
+        self._queue.clear()
+        self.close()
         return stopped
 
     def close(self) -> None:
+        """Close the tasks' connections (each ends its trials and returns), then cancel what
+        is left of their jobs."""
+        for link in self.links:
+            link.tasks.clear()
+            link.conn.close()
+        self.links.clear()
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+        done, pending = concurrent.futures.wait(list(self._jobs), timeout=2)
+        for future in pending:
+            self.sc.cancelJobGroup(self._jobs[future][0])
+        self._jobs.clear()
         self._pool.shutdown(wait=False, cancel_futures=True)
+        for sock in (self._wake_r, self._wake_w):
+            sock.close()

@@ -288,13 +288,21 @@ class _Child:
                 os.close(fd)
 
 
+class _EngineGone(Exception):
+    pass
+
+
 class Template:
     """The fork server. Up to three kinds of trial children at a time: `next`, forked ahead
     and waiting for its go; `active`, whose function runs; and `closing` ones writing their
     records. So a trial starts the moment the one before returns, its fork and set-up done."""
 
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
+    def __init__(self, conn: Connection, idle_s: float | None = SPARE_IDLE_S,
+                 own_process: bool = True) -> None:  # fmt: skip
+        """`idle_s`: exit when given nothing to do for that long (None: never). With
+        `own_process=False` (a Spark task lends this process), serve() returns when the engine
+        closes the connection instead of ending the process."""
+        self.conn, self.idle_s, self.own_process = conn, idle_s, own_process
         self.queue: deque[tuple[TrialTask, float | None]] = deque()
         self.functions: dict[str, bytes] = {}
         self.next: _Child | None = None
@@ -314,11 +322,25 @@ class Template:
         return [c for c in (self.next, self.active, *self.closing) if c is not None]
 
     def serve(self) -> None:
-        while True:
-            self._fork_ahead()
-            self._start()
-            self._fork_ahead()  # the one after: its fork and set-up overlap this trial
-            self._step()
+        try:
+            while True:
+                self._fork_ahead()
+                self._start()
+                self._fork_ahead()  # the one after: its fork and set-up overlap this trial
+                self._step()
+        except _EngineGone:
+            end_descendants()
+            for child in self.children():
+                child.close()
+            for fd in self.chain:
+                os.close(fd)
+
+    def _gone(self) -> None:
+        """The engine closed the connection (or nothing came for idle_s): end it all."""
+        if self.own_process:
+            end_descendants()
+            os._exit(0)
+        raise _EngineGone
 
     # --- messages from the engine ----------------------------------------------------------
 
@@ -326,8 +348,7 @@ class Template:
         try:
             message = pickle.loads(self.conn.recv_bytes())
         except (EOFError, OSError):  # the engine is gone: so is everything here
-            end_descendants()
-            os._exit(0)
+            self._gone()
         if message[0] == "check":  # a spare about to be reused
             self.send("fresh", "", not _changed_modules(self.started_at))
             return
@@ -430,17 +451,16 @@ class Template:
                 poller.register(child.exited, select.POLLIN)
             else:  # no pidfd here: look for exits every 50 ms
                 wait_s = 0.05
-        idle = not self.children() and not self.queue
+        idle = not self.children() and not self.queue and self.idle_s is not None
         if idle:  # a spare between experiments: it exits when unused for long
-            wait_s = SPARE_IDLE_S
+            wait_s = self.idle_s
         active = self.active
         if active is not None and active.deadline is not None:
             left = max(0.0, active.deadline - time.monotonic())
             wait_s = left if wait_s is None else min(wait_s, left)
         ready = {fd for fd, _ in poller.poll(None if wait_s is None else wait_s * 1000)}
         if idle and not ready:
-            end_descendants()
-            os._exit(0)
+            self._gone()
         for child in self.children():
             if child.out in ready and child.open:
                 child.open = _drain(child.out, child.buffer)

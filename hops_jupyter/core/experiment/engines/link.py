@@ -1,0 +1,152 @@
+"""The engine's side of fork-server workers (worker.py), wherever they run: a local process
+(engines/local.py) or a long-running Spark task (engines/spark.py). A Link is one worker's
+connection and the trials handed to it; LinkPool is an engine over such links: it hands out
+trials, reads answers into records, cancels, and says what happened when a worker is lost."""
+
+from __future__ import annotations
+
+import pickle
+import time
+from dataclasses import replace
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from hops_jupyter.core.experiment.engines.base import Engine
+from hops_jupyter.core.experiment.records import TrialRecord
+from hops_jupyter.core.experiment.trial import TrialTask, record_failure
+
+# How long a worker may stay silent past a trial's timeout (which it enforces itself) before
+# it is taken for hung; also how long a cancel waits for its answer.
+GRACE_S = 30.0
+
+
+def crash_message(how: object) -> str:
+    """What a trial's record says when its process ended under it."""
+    return (
+        f"The process running this trial exited unexpectedly: it {how} "
+        "(os._exit, a crash in native code, or out of memory)"
+    )
+
+
+class Link:
+    """One worker: its connection and the trials sent to it and not yet answered (in order:
+    the first runs, the others wait there)."""
+
+    def __init__(self, conn: Connection, gpus: tuple[str, ...] | None = None) -> None:
+        self.conn, self.gpus = conn, gpus
+        self.tasks: dict[str, TrialTask] = {}
+        self.busy_since = 0.0  # when it last went from idle to busy, or last answered
+        self.fn_keys: set[str] = set()
+
+    def send(self, task: TrialTask, timeout: float | None) -> None:
+        if task.fn_key in self.fn_keys:  # it has the function already
+            task = replace(task, fn_bytes=None)
+        if not self.tasks:
+            self.busy_since = time.monotonic()
+        self.conn.send_bytes(pickle.dumps(("task", task, timeout)))
+        self.fn_keys.add(task.fn_key)
+        self.tasks[task.trial_id] = task
+
+    def check(self) -> bool:
+        """Ask the worker whether it can take new work (no module it imported changed)."""
+        try:
+            self.conn.send_bytes(pickle.dumps(("check",)))
+            if not self.conn.poll(5):
+                return False
+            kind, _, fresh = pickle.loads(self.conn.recv_bytes())
+        except (EOFError, OSError):
+            return False
+        return kind == "fresh" and bool(fresh)
+
+    def receive(self) -> tuple[str, str, Any]:
+        """The worker's next answer: (kind, trial id, payload). EOFError when it is gone."""
+        answer = pickle.loads(self.conn.recv_bytes())
+        self.busy_since = time.monotonic()
+        return answer
+
+
+class LinkPool(Engine):
+    """An engine whose workers are Links. Subclasses say how workers come and go (`lost`)."""
+
+    timeout: float | None = None
+
+    def __init__(self) -> None:
+        self.links: list[Link] = []
+        self.ended: list[TrialRecord] = []  # answers read while waiting for something else
+
+    def lost(self, link: Link, why: str) -> None:
+        """`link`'s worker is gone (or hung) with its trials: remove it and account for them."""
+        self.links.remove(link)
+        for task in link.tasks.values():
+            self.ended.append(record_failure(task, "WorkerCrashed", why))
+        link.tasks.clear()
+
+    def why_lost(self, link: Link) -> str:
+        """What a trial's record says when its worker went away under it."""
+        return crash_message("went away with its worker")
+
+    def running(self) -> list[TrialTask]:
+        return [task for link in self.links for task in link.tasks.values()]
+
+    def answer(self, link: Link) -> str | None:
+        """Read and record one answer of `link`; the trial id it was about (None: the worker
+        is gone)."""
+        try:
+            kind, trial_id, payload = link.receive()
+        except (EOFError, OSError):
+            self.lost(link, self.why_lost(link))
+            return None
+        task = link.tasks.pop(trial_id, None)
+        if task is None:  # cancelled: the caller has written its record
+            return trial_id
+        if kind == "record":
+            self.ended.append(pickle.loads(payload))
+        elif kind == "timeout":
+            message = f"The trial ran past its timeout of {self.timeout} s"
+            self.ended.append(record_failure(task, "TrialTimeout", message))
+        else:
+            self.ended.append(record_failure(task, "WorkerCrashed", crash_message(payload)))
+        return trial_id
+
+    def wait_links(self, timeout: float | None, extra: list[Any] = ()) -> list[Any]:
+        """Wait for answers (or one of `extra`, returned when ready) and record them; a worker
+        silent well past a trial's timeout is taken for hung."""
+        busy = [link for link in self.links if link.tasks]
+        if not busy and not extra:
+            return []
+        limit = timeout
+        if self.timeout is not None and busy:
+            first = min(link.busy_since for link in busy) + self.timeout + GRACE_S
+            until = max(0.0, first - time.monotonic())
+            limit = until if limit is None else min(limit, until)
+        ready = wait([link.conn for link in busy] + list(extra), timeout=limit)
+        for link in busy:
+            if link.conn in ready:
+                self.answer(link)
+            elif (
+                self.timeout is not None
+                and time.monotonic() - link.busy_since >= self.timeout + GRACE_S
+            ):
+                self.lost(link, "The worker stopped answering (hung) and was stopped")
+        return [x for x in extra if x in ready]
+
+    def take_ended(self) -> list[TrialRecord]:
+        ended, self.ended = self.ended, []
+        return ended
+
+    def cancel(self, trial_id: str) -> TrialTask | None:
+        link = next((link for link in self.links if trial_id in link.tasks), None)
+        if link is None:
+            return None
+        task = link.tasks.pop(trial_id)
+        try:
+            link.conn.send_bytes(pickle.dumps(("cancel", trial_id)))
+            # Wait for the worker to say it is gone, so nothing of it writes after the caller.
+            while link.conn.poll(GRACE_S):
+                if self.answer(link) in (trial_id, None):
+                    return task
+        except (EOFError, OSError):
+            pass
+        if link in self.links:
+            self.lost(link, "The worker stopped answering (hung) and was stopped")
+        return task
