@@ -132,12 +132,14 @@ def _workers_alive() -> list[int]:
     """This test process's worker processes (other runs on the machine have their own)."""
     import psutil
 
-    return [
-        p.pid
-        for p in psutil.Process().children(recursive=True)
-        if "experiment.engines.worker" in " ".join(p.cmdline())
-        and p.status() != psutil.STATUS_ZOMBIE
-    ]
+    alive = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE and "engines.worker" in " ".join(p.cmdline()):
+                alive.append(p.pid)
+        except psutil.Error:  # ended meanwhile
+            continue
+    return alive
 
 
 def test_a_crashing_worker_ends_the_run(hops_home):

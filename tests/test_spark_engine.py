@@ -92,6 +92,7 @@ def test_differential_evolution_and_closures_on_spark(spark, hops_home):
         population=4,
         seed=7,
         engine="spark",
+        workers=1,  # one at a time: results arrive in one order, so the search is repeatable
     )
     assert result.record.engine == "spark"
     assert result.best_params["n"] == 2
@@ -108,3 +109,58 @@ def test_random_search_is_engine_independent(spark, hops_home):
 def test_sizing_with_spark(spark):
     assert util.num_executors(spark) == 2
     assert util.num_param_servers(spark) == 0
+
+
+def _process_of(i):
+    import os
+    import sys
+
+    module = sys.modules["json"]
+    seen = getattr(module, "left_by_trial", None)
+    module.left_by_trial = i  # a global no later trial may see
+    return {"metric": float(i), "pid": os.getpid(), "server": os.getppid(), "seen": seen}
+
+
+def test_each_trial_is_a_fresh_process_on_the_executor(spark, hops_home):
+    """The engine's Spark tasks serve trials as fork servers: one task serves several trials,
+    each in a process of its own."""
+    result = experiment.grid_search(_process_of, {"i": [0, 1, 2, 3]}, engine="spark", workers=1)
+    runs = [t.returned for t in result.trials]
+    assert len({r["pid"] for r in runs}) == 4 and len({r["server"] for r in runs}) == 1
+    assert [r["seen"] for r in runs] == [None] * 4
+    assert result.record.engine == "spark" and result.record.workers == 1
+
+
+def test_a_trial_lost_twice_with_its_executor_is_recorded_failed(spark, hops_home):
+    """An executor lost under a running trial: it runs again elsewhere, once; the trials that
+    were waiting there go elsewhere without counting as a try."""
+    import socket
+    from multiprocessing.connection import Connection
+
+    from hops_jupyter.core import project
+    from hops_jupyter.core.experiment.engines.spark import SparkEngine, _Runner
+    from hops_jupyter.core.experiment.records import experiments_dir
+    from hops_jupyter.core.experiment.trial import TrialTask
+
+    root = experiments_dir(project.current()).child("20261125T000000000-abcd").url
+    running, waiting = (TrialTask("e", f"x={i}", f"{root}/x={i}", {"x": i}, "k", b"")
+                        for i in (1, 2))  # fmt: skip
+    engine = SparkEngine(spark, workers=1)
+    try:
+        for attempt in range(2):
+            ours, _theirs = socket.socketpair()
+            link = _Runner(Connection(ours.detach()), "g")
+            link.tasks = {running.trial_id: running, waiting.trial_id: waiting}
+            engine.links.append(link)
+            engine._queue.clear()
+            engine.lost(link, "lost")
+            if attempt == 0:
+                assert list(engine._queue) == [running, waiting]  # in their order
+                assert engine.take_ended() == []
+        assert list(engine._queue) == [waiting]
+        (failed,) = engine.take_ended()
+        assert failed.id == running.trial_id and failed.status == "FAILED"
+        assert failed.error["type"] == "ExecutorLost"
+    finally:
+        engine._queue.clear()
+        engine.close()

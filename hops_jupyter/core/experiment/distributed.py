@@ -210,7 +210,9 @@ def run_cluster(kind: str, fn: Callable[[], Any], roles: list[tuple[str, int]], 
     if local:
         from hops_jupyter.core.experiment.engines.local import LocalEngine
 
-        engines.append(LocalEngine(len(local), timeout=timeout, limit_threads=False))
+        # One job's processes: no thread limit, and no workers kept warm for later runs.
+        engines.append(LocalEngine(len(local), timeout=timeout, limit_threads=False,
+                                   keep_warm=False))  # fmt: skip
     route = lambda task: engines[0] if on_spark and task.params["role"] == "worker" else engines[-1]  # noqa: E731
     spec = ExperimentSpec(
         kind=kind, fn=RoleRunner(fn, serve, guard=tf_config), searcher=FixedTrials(

@@ -107,13 +107,19 @@ MAX_SPARES = max(2, os.cpu_count() or 1)
 os.register_at_fork(after_in_child=_SPARES.clear)  # a forked driver has no workers of its own
 
 
+def _retire_spare(worker: _Worker) -> None:
+    """Close a spare; it exits, and a thread reaps it (no zombie left)."""
+    worker.conn.close()
+    threading.Thread(target=worker.proc.wait, name="hops-reap", daemon=True).start()
+
+
 def _keep_spare(worker: _Worker) -> bool:
     if worker.tasks or worker.proc.poll() is not None:
         return False
     with _SPARES_LOCK:
         _SPARES.append(worker)
         while len(_SPARES) > MAX_SPARES:  # the oldest goes
-            _SPARES.pop(0).conn.close()
+            _retire_spare(_SPARES.pop(0))
     return True
 
 
@@ -127,7 +133,7 @@ def _spare_or_new(env: dict[str, str], gpus: tuple[str, ...] | None) -> _Worker:
             for other in found[found.index(worker) + 1 :]:
                 _keep_spare(other)
             return worker
-        worker.conn.close()
+        _retire_spare(worker)
     return _Worker(env, gpus)
 
 
@@ -164,8 +170,9 @@ class LocalEngine(LinkPool):
     def __init__(self, workers: int, timeout: float | None = None,
                  threads_per_trial: int | None = None, gpus_per_trial: int | None = None,
                  gpu_ids: list[str] | None = None, limit_threads: bool = True,
-                 depth: int = 2) -> None:  # fmt: skip
+                 depth: int = 2, keep_warm: bool = True) -> None:  # fmt: skip
         super().__init__()
+        self.keep_warm = keep_warm  # idle workers stay for the next experiment (_SPARES)
         self.slots = check_slots(workers)
         self.timeout = check_timeout(timeout)
         ids = devices.gpu_ids() if gpu_ids is None else list(gpu_ids)
@@ -223,7 +230,7 @@ class LocalEngine(LinkPool):
     def close(self) -> None:
         """Keep idle, healthy workers warm for the next experiment of this process (see
         _SPARES); close the others."""
-        closing = [w for w in self.links if not _keep_spare(w)]
+        closing = [w for w in self.links if not (self.keep_warm and _keep_spare(w))]
         for worker in closing:
             worker.conn.close()  # the worker sees EOF and exits
         deadline = time.monotonic() + 3
