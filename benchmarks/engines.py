@@ -230,6 +230,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as home:
         os.environ["HOPS_HOME"] = home
         os.environ["HOPS_TENSORBOARD"] = "false"
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # workers import TensorFlow quietly
         out(f"# benchmarks/engines.py, {datetime.date.today()}, {os.cpu_count()} cores")
         for name in chosen:
             SECTIONS[name](out)

@@ -514,7 +514,9 @@ class Template:
                 setattr(self, slot, None)
         if child in self.closing:
             self.closing.remove(child)
-        if self.active is None:
+        if not child.handed_over and self.active is None:
+            # It died or was killed before ending what it started (a child that handed over
+            # had ended it all: it is the subreaper of everything it started).
             end_descendants(keep={c.pid for c in self.children()})
         if child.answered:
             return
@@ -545,10 +547,13 @@ def _changed_modules(since: float) -> list[str]:
 
 
 def _end_all(*_: object) -> None:
-    """Keeper: end the template and everything the trials started, then this process."""
-    end_descendants()
-    sweep_workdirs(os.getpid())
-    os._exit(1)
+    """Keeper: end the template and everything the trials started, then this process (which
+    exits whatever happens here: it may run in a signal handler)."""
+    try:
+        end_descendants()
+        sweep_workdirs(os.getpid())
+    finally:
+        os._exit(1)
 
 
 def _keep(template: int) -> None:
@@ -574,6 +579,8 @@ def _keep(template: int) -> None:
 
 
 def main() -> None:
+    import psutil  # noqa: F401 - loaded before any signal handler may need it
+
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     os.environ[WORKDIR_OWNER_ENV] = str(os.getpid())  # the keeper removes these folders
     fd = int(sys.argv[1])
