@@ -206,6 +206,9 @@ def main() -> None:
     out = Report("trials")
     with tempfile.TemporaryDirectory() as home:
         os.environ["HOPS_HOME"] = home
+        # The engines are measured here, not the TensorBoard each experiment would start
+        # beside them (its start-up takes a core for seconds), as in the other benchmarks.
+        os.environ["HOPS_TENSORBOARD"] = "false"
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         out(f"# benchmarks/trials.py, {datetime.date.today()}, {os.cpu_count()} cores")
         engines_section(out)
