@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.utils.process import arg_split
 
@@ -255,6 +255,11 @@ def parse_bounds(items: list[str], option: str) -> dict[str, Any]:
                            else experiment_api.loguniform(*bounds))  # fmt: skip
         else:
             space[name] = bounds
+    if space and all(isinstance(v, list) and len(v) == 1 for v in space.values()):
+        raise UsageError(
+            f"{option}: nothing to search in {' '.join(items)!r}: each name has one value. Give "
+            "at least one a range (NAME=LOW:HIGH) or choices (NAME=A,B), or use --grid"
+        )
     return space
 
 
@@ -403,10 +408,15 @@ class HopsMagics(Magics):
     @argument("--background", action="store_true", help="return at once; the widget stays live")
     @argument("--no-widget", action="store_true", help="do not show the live widget")
     @argument("-o", "--output", default="_exp", help="variable for the result (default _exp)")
-    @cell_magic
-    def experiment(self, line: str, cell: str) -> None:
+    @line_cell_magic
+    def experiment(self, line: str, cell: str | None = None) -> None:
         """Run the cell as the trial function: `%%experiment --grid lr=0.1,0.01`. The
         hyperparameters are variables in the cell; it may read (picklable) notebook variables."""
+        if cell is None:  # `%experiment ...` on one line (`%experiment?` shows this help)
+            raise UsageError(
+                "%experiment runs the cell below it: write %%experiment (two %) on the first line "
+                "of the cell, e.g. %%experiment --grid lr=0.1,0.01 (see %experiment?)"
+            )
         args = parse(self.experiment, line)
         call, space = self._plan(args)
         source = self.shell.transform_cell(cell)

@@ -142,6 +142,9 @@ def test_experiment_on_spark(ip, spark):
     "cell, message",
     [
         ("%%experiment --de lr=1:0\nlr", "--de: bad range 'lr=1:0': LOW must be below HIGH"),
+        # a forgotten range: one value is nothing to search (it ran 1 trial of 20 before)
+        ("%%experiment --de lr=0.1\nlr", "--de: nothing to search in 'lr=0.1'"),
+        ("%%experiment --random a=1 b=x\na", "--random: nothing to search in 'a=1 b=x'"),
         (
             "%%experiment --random lr=a:1\nlr",
             "--random: bad range 'lr=a:1': LOW and HIGH must be numbers",
@@ -215,3 +218,11 @@ def test_optimize_bad_input(ip, line, message):
     result = ip.run_cell(f"%%experiment {line}\n1")
     error = result.error_in_exec or result.error_before_exec
     assert error is not None and message in str(error), str(error)
+
+
+def test_experiment_as_a_line_magic_explains_itself(ip):
+    """`%experiment?` finds the help; `%experiment ...` on one line says to use two %."""
+    assert "--grid" in ip.find_line_magic("experiment").__doc__
+    result = ip.run_cell("%experiment --grid x=1")
+    error = result.error_in_exec or result.error_before_exec
+    assert error is not None and "write %%experiment (two %)" in str(error)
