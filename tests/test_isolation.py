@@ -217,3 +217,45 @@ def test_workers_stay_warm_for_the_next_experiment_unless_a_module_changed(
     (c,) = third.trials
     assert c.returned["value"] == 2  # never the old code
     assert c.returned["worker"] != a.returned["worker"]
+
+
+def test_a_spare_worker_exits_once_idle_long_enough(hops_home, monkeypatch):
+    """Spares wait for the next experiment of this process, not forever ($HOPS_WORKER_IDLE_S,
+    600 s by default)."""
+    import psutil
+
+    monkeypatch.setenv("HOPS_WORKER_IDLE_S", "1")
+    result = experiment.grid_search(_module_free, {"i": [0]}, workers=1)
+    keeper = psutil.Process(result.trials[0].returned["worker"]).ppid()
+    assert psutil.pid_exists(keeper)  # kept warm after the experiment
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(keeper).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the idle spare worker did not exit")
+
+
+def _module_free(i):
+    import os
+
+    return {"metric": float(i), "worker": os.getppid()}
+
+
+def test_a_worker_that_exits_idle_during_a_run_is_replaced(hops_home, monkeypatch):
+    """A slow driver (a hook, a slow model) leaves a worker idle past $HOPS_WORKER_IDLE_S in
+    the middle of a run: it exits, and the next trial gets a new worker."""
+
+    class Slow(experiment.RunHooks):
+        def on_trial_end(self, record, trial):
+            time.sleep(1.0)
+
+    monkeypatch.setenv("HOPS_WORKER_IDLE_S", "0.3")
+    result = experiment.optimize(_module_free, {"i": [0, 9]}, trials=3, seed=3, workers=1,
+                                 optimizer="tpe", hooks=[Slow()])  # fmt: skip
+    assert [t.status for t in result.trials] == ["FINISHED"] * 3
+    assert len({t.returned["worker"] for t in result.trials}) == 3  # a new worker each time

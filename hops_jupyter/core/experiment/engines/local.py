@@ -190,13 +190,19 @@ class LocalEngine(LinkPool):
         return self.slots * self.depth
 
     def submit(self, task: TrialTask) -> None:
+        for idle in [w for w in self.links if not w.tasks and w.proc.poll() is not None]:
+            self.lost(idle, "")  # exited while idle ($HOPS_WORKER_IDLE_S): replaced below
         least = min(self.links, key=lambda w: len(w.tasks), default=None)
         if least is None or (least.tasks and len(self.links) < self.slots):
             least = _spare_or_new(self._env, self._free_gpus())
             self.links.append(least)
         elif len(least.tasks) >= self.depth:
             raise RuntimeError("all workers are busy")
-        least.send(task, self.timeout)
+        try:
+            least.send(task, self.timeout)
+        except OSError:  # it died just now: its trials (this one too) are recorded FAILED
+            least.tasks[task.trial_id] = task
+            self.lost(least, self.why_lost(least))
 
     def _free_gpus(self) -> tuple[str, ...] | None:
         """A GPU set no live worker holds (a replaced worker's set is free again)."""

@@ -68,7 +68,9 @@ _PR_SET_CHILD_SUBREAPER = 36
 # trial.Outcome). Both come in one write after the hand-over.
 _FRAME = struct.Struct("!cQ")
 _GO = b"G"  # on a child's go pipe: start
-SPARE_IDLE_S = 600.0  # a worker with nothing to do for this long exits
+# A worker with nothing to do for this long exits ($HOPS_WORKER_IDLE_S, seconds).
+SPARE_IDLE_S = 600.0
+IDLE_ENV = "HOPS_WORKER_IDLE_S"
 # Modules a template never imports ahead (forking after they start threads is unsafe).
 _NO_PRELOAD = ("multiprocessing", "concurrent", "threading", "asyncio", "hops", "hops_jupyter")
 
@@ -592,7 +594,11 @@ def main() -> None:
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)  # a trial's orphans come here, to be ended
     sweep_workdirs()  # folders of trials whose worker was killed earlier
     trial_module.mark_swept()
-    Template(Connection(socket.socket(fileno=fd).detach())).serve()
+    try:
+        idle_s = float(os.environ.get(IDLE_ENV) or SPARE_IDLE_S)
+    except ValueError:
+        idle_s = SPARE_IDLE_S
+    Template(Connection(socket.socket(fileno=fd).detach()), idle_s=idle_s).serve()
 
 
 if __name__ == "__main__":
