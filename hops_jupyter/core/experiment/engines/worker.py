@@ -548,36 +548,36 @@ def _changed_modules(since: float) -> list[str]:
     return changed
 
 
-def _end_all(*_: object) -> None:
-    """Keeper: end the template and everything the trials started, then this process (which
-    exits whatever happens here: it may run in a signal handler)."""
-    try:
-        end_descendants()
-        sweep_workdirs(os.getpid())
-    finally:
-        os._exit(1)
-
-
 def _keep(template: int) -> None:
-    """Wait for the template; then end what is left and exit as it did."""
+    """Wait for the template; then end what is left and exit as it did. The engine's death
+    (a signal, or the watch thread seeing it) only kills the template: this thread alone
+    reaps and cleans up, so no two threads wait for children or run the clean-up at once
+    (that deadlocked a keeper once in a hundred runs)."""
     parent = os.getppid()
-    signal.signal(signal.SIGTERM, _end_all)
+
+    def stop(*_: object) -> None:
+        with contextlib.suppress(OSError):
+            os.kill(template, signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, stop)
     _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
     def watch() -> None:  # the engine's process died before the signal could be set
         while os.getppid() == parent:
             time.sleep(0.5)
-        _end_all()
+        stop()
 
     threading.Thread(target=watch, name="hops-keeper", daemon=True).start()
     _, status = os.waitpid(template, 0)
-    end_descendants()
-    sweep_workdirs(os.getpid())
-    if os.WIFSIGNALED(status):  # report the template's death as ours (the engine names it)
-        sig = os.WTERMSIG(status)
-        signal.signal(sig, signal.SIG_DFL)
-        os.kill(os.getpid(), sig)
-    os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
+    try:
+        end_descendants()
+        sweep_workdirs(os.getpid())
+    finally:
+        if os.WIFSIGNALED(status):  # report the template's death as ours (the engine names it)
+            sig = os.WTERMSIG(status)
+            signal.signal(sig, signal.SIG_DFL)
+            os.kill(os.getpid(), sig)
+        os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
 
 
 def main() -> None:
