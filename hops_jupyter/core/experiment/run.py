@@ -488,23 +488,16 @@ class ExperimentRun:
             record.best_params = trial.params
 
     def _summarize(self) -> None:
-        record, trials = self.record, self.trials.values()
-        done = [t for t in trials if t.status in ENDED]
-        record.trials_done = len(done)
-        record.trials_failed = sum(t.status == FAILED for t in done)
-        best: TrialRecord | None = None
-        direction = record.direction or "max"
-        for trial in done:
-            metric = trial.metric
-            if trial.status != FINISHED or not isinstance(metric, (int, float)):
-                continue
-            if math.isfinite(metric) and _better(metric, best.metric if best else None, direction):
-                best = trial
-        if best is None and record.kind == "launch":
-            best = next((t for t in done if t.status == FINISHED), None)
-        if best is not None:
-            record.best_trial, record.best_metric = best.id, best.metric
-            record.best_params = best.params
+        """The summary counted again over every trial (at the start and the end); a best found
+        earlier stays when no trial qualifies."""
+        record = self.record
+        kept = record.best_trial, record.best_metric, record.best_params
+        record.trials_done = record.trials_failed = 0
+        record.best_trial = record.best_metric = record.best_params = None
+        for trial in self.trials.values():
+            self._count(trial)
+        if record.best_trial is None:
+            record.best_trial, record.best_metric, record.best_params = kept
 
     def _finish(self, status: str) -> None:
         record = self.record

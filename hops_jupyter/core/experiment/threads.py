@@ -13,6 +13,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 from hops_jupyter.core import project
 
@@ -45,13 +46,15 @@ def thread_env(threads: int, base: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-@contextlib.contextmanager
-def limited() -> Iterator[None]:
-    """Cap the pools already loaded in this process (BLAS, OpenMP, PyTorch) for a trial."""
-    threads = int(os.environ.get(TRIAL_THREADS_ENV, "0") or 0)
-    if threads < 1:
-        yield
-        return
+def trial_threads() -> int:
+    """The threads this process's trials get (set by the engine in its environment); 0: none
+    set."""
+    return int(os.environ.get(TRIAL_THREADS_ENV, "0") or 0)
+
+
+def cap_loaded_pools(threads: int) -> Any:
+    """Cap the pools already loaded in this process (BLAS, OpenMP, PyTorch) to `threads`, now;
+    threadpoolctl's limiter (its restore_original_limits() undoes it), or None without it."""
     torch = sys.modules.get("torch")
     if torch is not None:
         with contextlib.suppress(Exception):
@@ -59,7 +62,17 @@ def limited() -> Iterator[None]:
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # threadpoolctl comes with scikit-learn; without it the env vars rule
+        return None
+    return threadpool_limits(threads)
+
+
+@contextlib.contextmanager
+def limited() -> Iterator[None]:
+    """Cap the pools already loaded in this process for a trial, while it runs."""
+    threads = trial_threads()
+    limiter = cap_loaded_pools(threads) if threads > 0 else None
+    try:
         yield
-        return
-    with threadpool_limits(threads):
-        yield
+    finally:
+        if limiter is not None:
+            limiter.restore_original_limits()

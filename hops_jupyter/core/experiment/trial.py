@@ -292,13 +292,6 @@ def end_descendants(keep: set[int] | frozenset[int] = frozenset()) -> None:
     psutil.wait_procs(procs, timeout=2)
 
 
-def mark_swept() -> None:
-    """This process has swept the folders of dead trials already (a worker's template did,
-    before forking trials)."""
-    global _swept
-    _swept = True
-
-
 class Gate(Protocol):
     """Where a trial's process is forked ahead of its start (a local worker's template)."""
 

@@ -47,8 +47,7 @@ import cloudpickle
 
 from hops_jupyter.core import project
 from hops_jupyter.core.experiment import records
-from hops_jupyter.core.experiment import trial as trial_module
-from hops_jupyter.core.experiment.threads import TRIAL_THREADS_ENV
+from hops_jupyter.core.experiment.threads import cap_loaded_pools, trial_threads
 from hops_jupyter.core.experiment.trial import (
     WORKDIR_OWNER_ENV,
     Prepared,
@@ -137,17 +136,10 @@ def warm_up(fn_bytes: bytes) -> Callable[..., Any] | None:
                 importlib.import_module("numpy.random")
     except BaseException:  # noqa: BLE001 - a warm-up never stops the worker
         return None
-    threads = int(os.environ.get(TRIAL_THREADS_ENV, "0") or 0)
+    threads = trial_threads()
     if threads > 0:
-        torch = sys.modules.get("torch")
-        if torch is not None:
-            with contextlib.suppress(Exception):
-                torch.set_num_threads(threads)
-        if "numpy" in sys.modules or "scipy" in sys.modules:
-            with contextlib.suppress(Exception):
-                from threadpoolctl import threadpool_limits
-
-                threadpool_limits(threads)  # kept by every child this template forks
+        with contextlib.suppress(Exception):
+            cap_loaded_pools(threads)  # kept by every child this template forks
     return fn
 
 
@@ -592,8 +584,6 @@ def main() -> None:
         _keep(template)
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the template never outlives its keeper
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)  # a trial's orphans come here, to be ended
-    sweep_workdirs()  # folders of trials whose worker was killed earlier
-    trial_module.mark_swept()
     try:
         idle_s = float(os.environ.get(IDLE_ENV) or SPARE_IDLE_S)
     except ValueError:
