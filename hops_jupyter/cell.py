@@ -37,6 +37,9 @@ class CellFunction:
             tree.body[-1] = ast.Assign(targets=[ast.Name(RESULT, ast.Store())], value=last.value)
             ast.copy_location(tree.body[-1], last)
             ast.fix_missing_locations(tree)
+        # The cell's first line is `%%experiment ...`: its code starts on line 2 of the cell, so
+        # tracebacks name the line numbers the notebook shows.
+        ast.increment_lineno(tree, 1)
         self._tree = tree
 
     def __call__(self, **params: Any) -> Any:

@@ -489,6 +489,8 @@ class HopsMagics(Magics):
             raise UsageError(
                 str(err.args[0] if isinstance(err, KeyError) and err.args else err)
             ) from None
+        except KeyboardInterrupt as err:  # the stop button: one line, not a traceback
+            print(str(err) or "experiment: interrupted", file=sys.stderr)
         finally:
             for view in views:
                 view.finish()

@@ -263,7 +263,7 @@ def test_get_and_list(hops_home):
     first = experiment.launch(lambda: 1, name="first")
     second = experiment.grid_search(lambda x: x, {"x": [1, 2]}, name="second")
     listed = experiment.list()
-    assert [r.id for r in listed] == [second.id, first.id]  # newest first
+    assert list(listed.id) == [second.id, first.id]  # newest first
     got = experiment.get(second.id)
     assert got.name == "second" and len(got.trials) == 2 and got.best_metric == 2
 
@@ -315,7 +315,10 @@ def test_keyboard_interrupt_kills_trials_and_marks_experiment(hops_home, tmp_pat
     assert meta["status"] == "KILLED"
     trials = {p.parent.name: read(p) for p in metas[0].parent.glob("*/trial.json")}
     assert trials["x=1"]["status"] == "FINISHED" and trials["x=1"]["metric"] == 1
-    assert {t["status"] for k, t in trials.items() if k != "x=1"} == {"KILLED"}
+    # Two were running when stopped; the fourth had not started, and is listed as such.
+    assert trials["x=2"]["status"] == trials["x=3"]["status"] == "KILLED"
+    assert trials["x=4"]["status"] == "PENDING" and trials["x=4"]["error"]["type"] == "NotStarted"
+    assert meta["status_message"] == "stopped: 1 finished, 2 killed, 1 not started"
 
 
 def test_resume_reruns_only_unfinished_trials(hops_home, tmp_path):

@@ -226,3 +226,23 @@ def test_experiment_as_a_line_magic_explains_itself(ip):
     result = ip.run_cell("%experiment --grid x=1")
     error = result.error_in_exec or result.error_before_exec
     assert error is not None and "write %%experiment (two %)" in str(error)
+
+
+def test_cell_tracebacks_name_the_notebook_line_numbers(ip):
+    cell = "%%experiment --grid x=1,2\ny = 1\nif x == 2:\n    raise ValueError('line 4')\nx"
+    ip.run_cell(cell)
+    failed = next(t for t in ip.user_ns["_exp"].trials if t.status == "FAILED")
+    # The cell's 4th line (the magic is line 1) raised: the traceback says line 4.
+    assert 'File "<%%experiment cell>", line 4' in failed.error["traceback"]
+
+
+def test_stopping_a_cell_prints_one_line(ip, capsys):
+    import _thread
+
+    # What the notebook's stop button does: a KeyboardInterrupt in the kernel's main thread.
+    threading.Timer(2.0, _thread.interrupt_main).start()
+    result = ip.run_cell("%%experiment --grid x=1,2,3 --workers 2\nimport time\ntime.sleep(60)\nx")
+    assert result.error_in_exec is None  # no traceback
+    err = capsys.readouterr().err
+    assert "stopped: 0 finished, 2 killed, 1 not started" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err

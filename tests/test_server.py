@@ -135,6 +135,8 @@ ROUTES = [
     ("DELETE", ("hops", "api", "tensorboards", "{id}")),
     ("GET", ("hops", "tensorboard", "{id}", "")),
     ("POST", ("hops", "tensorboard", "{id}", "data", "plugin", "scalars", "scalars_multirun")),
+    ("POST", ("hops", "api", "experiments", "{id}", "stop")),
+    ("GET", ("hops", "api", "experiments", "{id}", "trials", "run", "logs", "stdout")),
 ]
 
 
@@ -359,3 +361,85 @@ async def test_api_shows_a_lost_driver_as_killed(jp_fetch, hops_home):
     assert listed[0]["status"] == "KILLED" and listed[0]["status_message"] == "driver lost"
     one = await _json(await jp_fetch("hops", "api", "experiments", exp_id))
     assert one["trials"][0]["status"] == "KILLED"
+
+
+def chatty(x):
+    import sys
+    import time
+
+    for i in range(3):
+        print(f"line {i} of trial {x}", flush=True)
+    print("to stderr", file=sys.stderr, flush=True)
+    if x == "slow":
+        time.sleep(60)
+    if x == "bad":
+        raise ValueError("x must not be 'bad'")
+    return 1.0
+
+
+async def test_trial_logs_and_stop_through_the_api(jp_fetch, hops_home):
+    import asyncio
+    import threading
+
+    done: dict = {}
+    thread = threading.Thread(
+        target=lambda: done.setdefault(
+            "r", experiment.grid_search(chatty, {"x": ["ok & fine", "bad", "slow"]}, workers=3)
+        )
+    )
+    thread.start()
+    for _ in range(200):
+        found = records.list_experiments()
+        if found and sum(t.status == "RUNNING" for t in experiment.get(found[0].id).trials) == 1:
+            if experiment.get(found[0].id).trials_done == 2:
+                break
+        await asyncio.sleep(0.1)
+    exp_id = found[0].id
+    trial = "x=ok%20%26%20fine"  # the folder's name: values are URL-quoted
+    assert trial in {t.id for t in experiment.get(exp_id).trials}
+    quoted = trial  # jp_fetch quotes each path part again, as the panel's encodeURIComponent
+    log = await _json(
+        await jp_fetch("hops", "api", "experiments", exp_id, "trials", quoted, "logs", "stdout")
+    )
+    assert log["text"].splitlines() == [f"line {i} of trial ok & fine" for i in range(3)]
+    assert log["offset"] == 0 and log["next_offset"] == log["size"] == len(log["text"].encode())
+    tail = await _json(await jp_fetch("hops", "api", "experiments", exp_id, "trials", quoted,
+                                      "logs", "stdout", params={"offset": "7"}))  # fmt: skip
+    assert tail["offset"] == 7 and tail["text"] == log["text"][7:]
+    err = await _json(
+        await jp_fetch("hops", "api", "experiments", exp_id, "trials", quoted, "logs", "stderr")
+    )
+    assert err["text"] == "to stderr\n"
+    detail = await _json(await jp_fetch("hops", "api", "experiments", exp_id))
+    bad = next(t for t in detail["trials"] if t["params"]["x"] == "bad")
+    assert bad["status"] == "FAILED" and bad["metric"] is None
+    assert bad["error"]["type"] == "ValueError" and "x must not be 'bad'" in bad["error"]["message"]
+    assert "Traceback" in bad["error"]["traceback"]
+    for parts, code in [
+        ((exp_id, "trials", quoted, "logs", "secrets"), 404),
+        ((exp_id, "trials", "nope", "logs", "stdout"), 404),
+        ((exp_id, "trials", "..", "logs", "stdout"), 404),
+    ]:
+        with pytest.raises(HTTPClientError) as raised:
+            await jp_fetch("hops", "api", "experiments", *parts)
+        assert raised.value.code == code, parts
+    with pytest.raises(HTTPClientError) as raised:
+        await jp_fetch("hops", "api", "experiments", exp_id, "trials", quoted, "logs", "stdout",
+                       params={"offset": "x"})  # fmt: skip
+    assert raised.value.code == 400
+
+    stopped = await jp_fetch("hops", "api", "experiments", exp_id, "stop", method="POST", body="")
+    assert stopped.code == 202 and (await _json(stopped))["stop_requested"] is True
+    await asyncio.to_thread(thread.join, 20)
+    assert not thread.is_alive()
+    record = experiment.get(exp_id)
+    assert record.status == "KILLED"
+    assert record.status_message == "stopped: 1 finished, 1 failed, 1 killed, 0 not started"
+    with pytest.raises(HTTPClientError) as raised:
+        await jp_fetch("hops", "api", "experiments", exp_id, "stop", method="POST", body="")
+    assert raised.value.code == 409
+    with pytest.raises(HTTPClientError) as raised:
+        await jp_fetch(
+            "hops", "api", "experiments", "20990101T000000000-abcd", "stop", method="POST", body=""
+        )
+    assert raised.value.code == 404

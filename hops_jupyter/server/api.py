@@ -58,6 +58,43 @@ class ExperimentHandler(HopsAPIHandler):
         self.write_json(experiment_json(record, with_trials=True))
 
 
+class StopHandler(HopsAPIHandler):
+    """Ask a running experiment to stop, in whatever kernel or process its driver runs: the
+    request goes through the records (a stop file the driver checks), never through globals."""
+
+    @web.authenticated
+    async def post(self, experiment_id: str) -> None:
+        try:
+            await asyncio.to_thread(records.request_stop, experiment_id)
+        except records.NotRunning as err:
+            raise web.HTTPError(409, str(err)) from None
+        except KeyError as err:
+            raise web.HTTPError(404, str(err.args[0] if err.args else err)) from None
+        self.write_json({"stop_requested": True, "id": experiment_id}, 202)
+
+
+class TrialLogHandler(HopsAPIHandler):
+    """A trial's stdout/stderr/hdfs log: the tail, or from `?offset=` on (a live tail polls
+    with the `next_offset` of the previous answer)."""
+
+    @web.authenticated
+    async def get(self, experiment_id: str, trial_id: str, stream: str) -> None:
+        raw = self.get_query_argument("offset", None)
+        try:
+            offset = None if raw in (None, "") else int(raw)
+        except ValueError:
+            raise web.HTTPError(
+                400, f"offset must be a whole number of bytes, got {raw!r}"
+            ) from None
+        try:
+            data = await asyncio.to_thread(
+                records.read_log, experiment_id, trial_id, stream, offset
+            )
+        except KeyError as err:
+            raise web.HTTPError(404, str(err.args[0] if err.args else err)) from None
+        self.write_json(data)
+
+
 class TensorBoardsHandler(HopsAPIHandler):
     @web.authenticated
     async def get(self) -> None:

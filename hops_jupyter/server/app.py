@@ -9,8 +9,10 @@ from jupyter_server.extension.application import ExtensionApp
 from hops_jupyter.server.api import (
     ExperimentHandler,
     ExperimentsHandler,
+    StopHandler,
     TensorBoardHandler,
     TensorBoardsHandler,
+    TrialLogHandler,
 )
 from hops_jupyter.server.proxy import TensorBoardProxyHandler
 
@@ -32,6 +34,11 @@ class HopsExtension(ExtensionApp):
             [
                 (r"/hops/api/experiments/?", ExperimentsHandler),
                 (rf"/hops/api/experiments/{_ID}/?", ExperimentHandler),
+                (rf"/hops/api/experiments/{_ID}/stop/?", StopHandler),
+                (
+                    rf"/hops/api/experiments/{_ID}/trials/(?P<trial_id>[^/]+)/logs/(?P<stream>[a-z]+)/?",
+                    TrialLogHandler,
+                ),
                 (r"/hops/api/tensorboards/?", TensorBoardsHandler),
                 (rf"/hops/api/tensorboards/{_ID}/?", TensorBoardHandler),
                 (rf"/hops/tensorboard/{_ID}(?P<path>/.*)?", TensorBoardProxyHandler),

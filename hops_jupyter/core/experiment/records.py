@@ -9,6 +9,7 @@ metrics are appended one line at a time, so readers never see half a record.
 from __future__ import annotations
 
 import ast
+import contextlib
 import datetime
 import enum
 import hashlib
@@ -31,7 +32,9 @@ from hops_jupyter.core.filesystem import Location
 EXPERIMENT_FILE = "experiment.json"
 TRIAL_FILE = "trial.json"
 METRICS_FILE = "metrics.jsonl"
+STOP_FILE = "stop.json"  # a stop request: any process writes it, the experiment's driver obeys
 SINGLE_RUN = "run"
+LOG_STREAMS = ("stdout", "stderr", "hdfs")  # a trial's log files: <stream>.log
 
 
 class TrialStatus(enum.StrEnum):
@@ -156,6 +159,10 @@ class ExperimentRecord:
     # The driver running it: host, pid, process start time, heartbeat (seconds since epoch).
     owner: dict[str, Any] | None = None
     status_message: str | None = None  # why it ended as it did ("driver lost")
+    trials_killed: int = 0  # trials stopped while running (not counted in trials_done)
+    # Trials handed to an engine that have no record of their own yet (queued, or starting):
+    # trial id -> params, so that readers list them as PENDING.
+    pending: dict[str, dict[str, Any]] = field(default_factory=dict)
     trials: list[TrialRecord] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -326,12 +333,25 @@ def _driver_lost(record: ExperimentRecord) -> None:
             trial.error = {"type": "DriverLost", "message": "driver lost", "traceback": ""}
 
 
+def _with_pending(record: ExperimentRecord, trials: list[TrialRecord]) -> list[TrialRecord]:
+    """The trials on disk, then those the driver has queued that have no record yet."""
+    seen = {t.id for t in trials}
+    queued = record.pending if isinstance(record.pending, dict) else {}
+    extra = [
+        TrialRecord(str(tid), params if isinstance(params, dict) else {})
+        for tid, params in queued.items()
+        if tid not in seen
+    ]
+    return trials + extra
+
+
 def read_experiment(loc: Location, with_trials: bool = True) -> ExperimentRecord:
     data = read_json(loc.child(EXPERIMENT_FILE))
     data["id"], data["url"] = loc.name, loc.url  # the folder names it, whatever the file says
-    record = ExperimentRecord(**data)
+    known = {f.name for f in fields(ExperimentRecord)}
+    record = ExperimentRecord(**{k: v for k, v in data.items() if k in known})
     if with_trials:
-        record.trials = read_trials(loc)
+        record.trials = _with_pending(record, read_trials(loc))
     if record.status == RUNNING and not owner_alive(record.owner):
         _driver_lost(record)
     return record
@@ -355,3 +375,69 @@ def list_experiments() -> list[ExperimentRecord]:
             except (FileNotFoundError, OSError, ValueError, TypeError):
                 continue  # missing, half-written or not a record: not listed
     return sorted(found, key=lambda r: r.id, reverse=True)
+
+
+class NotRunning(ValueError):
+    """A stop was requested for an experiment that is not running."""
+
+
+def request_stop(experiment_id: str, by: str = "user") -> ExperimentRecord:
+    """Ask the driver of a running experiment, in whatever process or host it runs, to stop it:
+    a stop file in its folder, which the driver checks a few times a second."""
+    loc = experiment_dir(experiment_id)
+    record = read_experiment(loc, with_trials=False)
+    if record.status != RUNNING:
+        raise NotRunning(
+            f"Experiment {experiment_id} is not running (status {record.status}): nothing to stop"
+        )
+    write_json(loc.child(STOP_FILE), {"requested": now(), "by": by})
+    return record
+
+
+def stop_requested(loc: Location) -> bool:
+    """Whether someone asked this experiment to stop (see request_stop)."""
+    stop = loc.child(STOP_FILE)
+    if stop.scheme == "file":
+        return os.path.exists(stop.path)  # a stat, several times a second: no Arrow call
+    return stop.isfile()
+
+
+def clear_stop(loc: Location) -> None:
+    """Forget a stop request (done with, or left over from a run before a resume)."""
+    stop = loc.child(STOP_FILE)
+    if stop.scheme == "file":
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(stop.path)
+    elif stop.isfile():
+        filesystem.delete(stop)
+
+
+def log_path(experiment_id: str, trial_id: str, stream: str) -> Location:
+    """A trial's log file (`stdout`, `stderr` or `hdfs`); unknown names are clear errors."""
+    if stream not in LOG_STREAMS:
+        raise KeyError(f"Unknown log {stream!r}: one of {', '.join(LOG_STREAMS)}")
+    loc = experiment_dir(experiment_id)
+    if not isinstance(trial_id, str) or not trial_id or "/" in trial_id or trial_id.startswith("."):
+        raise KeyError(f"Unknown trial {trial_id!r} in experiment {experiment_id}")
+    trial = loc.child(trial_id)
+    if not trial.isdir():
+        raise KeyError(f"Unknown trial {trial_id!r} in experiment {experiment_id}")
+    return trial.child(f"{stream}.log")
+
+
+def read_log(
+    experiment_id: str, trial_id: str, stream: str, offset: int | None = None, limit: int = 65536
+) -> dict[str, Any]:
+    """Up to `limit` bytes of a trial's log from `offset` (default: its last `limit` bytes),
+    and where the next read starts: a live tail is repeated reads from `next_offset`."""
+    loc = log_path(experiment_id, trial_id, stream)
+    try:
+        with loc.fs.open_input_file(loc.path) as f:
+            size = f.size()
+            start = max(0, size - limit) if offset is None else min(max(0, int(offset)), size)
+            f.seek(start)
+            data = f.read(min(limit, size - start))
+    except (FileNotFoundError, OSError):
+        size, start, data = 0, 0, b""
+    return {"stream": stream, "text": data.decode(errors="replace"), "offset": start,
+            "next_offset": start + len(data), "size": size}  # fmt: skip

@@ -36,6 +36,7 @@ from hops_jupyter.core.experiment.records import (
     FAILED,
     FINISHED,
     KILLED,
+    PENDING,
     ExperimentRecord,
     TrialRecord,
 )
@@ -57,6 +58,9 @@ WAIT_S = 0.2
 # experiment.json (the summary) is rewritten at most this often while trials end; each
 # trial's own record is written as it ends, and the last summary when the run ends.
 SUMMARY_EVERY_S = 0.2
+# How often the driver looks for a stop request (records.request_stop: the panel, the widget's
+# stop button, experiment.stop() from another kernel).
+STOP_POLL_S = 0.25
 
 
 class RunHooks:
@@ -184,6 +188,8 @@ class ExperimentRun:
         self._written = 0.0
         self._dirty = False  # trials ended since experiment.json was last written
         self._lock_path: str | None = None
+        self._stop_checked = 0.0
+        self.stop_requested = False  # someone asked it to stop (records.request_stop)
 
     # --- set-up --------------------------------------------------------------------------
 
@@ -303,6 +309,7 @@ class ExperimentRun:
         if self.spec.resume:
             self._lock()
         self.record.owner = records.this_owner()
+        records.clear_stop(self.loc)  # a request left from an earlier run is not for this one
         self._write(sweep=True)
         for source in self._resources():
             filesystem.copy(source, self.loc.child(source.name))
@@ -330,19 +337,32 @@ class ExperimentRun:
             self._hook("on_started", self.record)
             while self._step():
                 pass
+            if self.stop_requested:
+                self._halt("Stopped", "Stopped by the user")
+        except KeyboardInterrupt as err:
+            self._abort(err)
+            # One short line, not a traceback through the engine's internals: the record says
+            # what was stopped, and the caller (a script, the magic) decides how to show it.
+            raise KeyboardInterrupt(
+                f"experiment {self.record.id} {self.record.status_message}"
+            ) from None
         except BaseException as err:
             self._abort(err)
             raise
         finally:
             self._close()
-        self._finish(self._final_status())
+        if self.stop_requested:
+            self._finish(KILLED)
+            print(f"experiment {self.record.id} {self.record.status_message}")
+        else:
+            self._finish(self._final_status())
         return self._result()
 
     def _step(self) -> bool:
         """One turn: fill free slots, collect what happened, stop what the policy stopped.
         False once the search is exhausted and nothing runs."""
         self._launch()
-        if not self.inflight:
+        if not self.inflight or self._stop_due():
             return False
         self._collect(self.engine.wait(timeout=WAIT_S))
         self._enforce_stops()
@@ -350,6 +370,14 @@ class ExperimentRun:
         if since >= records.HEARTBEAT_S or (self._dirty and since >= SUMMARY_EVERY_S):
             self._write()  # the heartbeat: readers on other hosts see the driver alive
         return True
+
+    def _stop_due(self) -> bool:
+        """Whether a stop was requested (checked at most every STOP_POLL_S: one stat)."""
+        now = time.monotonic()
+        if now - self._stop_checked >= STOP_POLL_S:
+            self._stop_checked = now
+            self.stop_requested = records.stop_requested(self.loc)
+        return self.stop_requested
 
     def _launch(self) -> None:
         # A search that does not learn may queue trials at the workers, so a trial starts the
@@ -371,6 +399,7 @@ class ExperimentRun:
             task = self._task(trial_id, params)
             self.engine.submit(task)
             self.inflight[trial_id] = task
+            self._dirty = True  # readers list it as PENDING until its own record appears
 
     def _task(self, trial_id: str, params: dict[str, Any]) -> TrialTask:
         spec = self.spec
@@ -440,15 +469,35 @@ class ExperimentRun:
 
     # --- the end -------------------------------------------------------------------------
 
+    def _halt(self, error_type: str, message: str) -> None:
+        """Stop every trial in flight: those running end KILLED, those that had not started
+        are recorded PENDING ("not started"), so none vanishes from the record."""
+        tasks = {t.trial_id: t for t in self.engine.cancel_all()}
+        tasks.update({k: t for k, t in self.inflight.items() if k not in tasks})
+        for trial_id, task in tasks.items():
+            if self.inflight.pop(trial_id, None) is not None:
+                self.trials[trial_id] = record_failure(task, error_type, message, KILLED)
+        self.record.status_message = self.stop_summary()
+
+    def stop_summary(self) -> str:
+        """`stopped: 5 finished, 2 killed, 3 not started` (failed ones too, when any)."""
+        statuses = [t.status for t in self.trials.values()]
+        finished = statuses.count(FINISHED) + statuses.count(EARLY_STOPPED)
+        failed, killed = statuses.count(FAILED), statuses.count(KILLED)
+        total = self.record.trials_total
+        waiting = statuses.count(PENDING)
+        not_started = max(waiting, total - finished - failed - killed) if total else waiting
+        parts = [f"{finished} finished", *([f"{failed} failed"] if failed else []),
+                 f"{killed} killed", f"{not_started} not started"]  # fmt: skip
+        return "stopped: " + ", ".join(parts)
+
     def _abort(self, err: BaseException) -> None:
         """Interrupted or broken: stop every running trial and write the final record."""
         killed = isinstance(err, KeyboardInterrupt)
         message = "Stopped by the user" if killed else f"Stopped: the experiment failed ({err!r})"
-        for task in self.engine.cancel_all():
-            if self.inflight.pop(task.trial_id, None) is not None:
-                self.trials[task.trial_id] = record_failure(
-                    task, "KeyboardInterrupt" if killed else "Stopped", message, KILLED
-                )
+        self._halt("KeyboardInterrupt" if killed else "Stopped", message)
+        if not killed:
+            self.record.status_message = message
         if self.resumed_status == FINISHED:
             self._finish(FINISHED)  # a failed resume never rewrites a finished record
         else:
@@ -470,6 +519,9 @@ class ExperimentRun:
         """The summary after one more ended trial, in O(1) (a full pass per trial would cost
         O(trials^2) over a long search)."""
         record = self.record
+        if trial.status == KILLED:  # stopped, not done: "2/3 trials" would read as progress
+            record.trials_killed += 1
+            return
         if trial.status not in ENDED:
             return
         record.trials_done += 1
@@ -492,7 +544,7 @@ class ExperimentRun:
         earlier stays when no trial qualifies."""
         record = self.record
         kept = record.best_trial, record.best_metric, record.best_params
-        record.trials_done = record.trials_failed = 0
+        record.trials_done = record.trials_failed = record.trials_killed = 0
         record.best_trial = record.best_metric = record.best_params = None
         for trial in self.trials.values():
             self._count(trial)
@@ -504,6 +556,7 @@ class ExperimentRun:
         record.status = status
         record.finished = records.now()
         record.duration_s = round(time.monotonic() - self._start, 3)
+        record.pending = {}  # trials that never started have their own PENDING record now
         self._summarize()
         self._write(sweep=True)
         self._hook("on_finished", record)
@@ -513,6 +566,8 @@ class ExperimentRun:
         killed writers left in the experiment folder."""
         if self.record.owner is not None:
             self.record.owner["heartbeat"] = time.time()
+        if self.record.status == records.RUNNING:
+            self.record.pending = {k: t.params for k, t in self.inflight.items()}
         records.write_experiment(self.loc, self.record, sweep)
         self._written, self._dirty = time.time(), False
 

@@ -20,11 +20,13 @@ from numbers import Real
 from typing import Any, Protocol
 
 from hops_jupyter.core import context, filesystem, project
-from hops_jupyter.core.experiment import records
+from hops_jupyter.core.experiment import events, records
 from hops_jupyter.core.experiment.records import (
     EARLY_STOPPED,
     FAILED,
     FINISHED,
+    KILLED,
+    PENDING,
     RUNNING,
     TrialRecord,
 )
@@ -414,6 +416,7 @@ def conclude(trial: Prepared, outcome: Outcome) -> TrialRecord:
     record.finished = records.now()
     record.duration_s = round(time.monotonic() - outcome.start, 6)
     records.write_trial(trial.loc, record)
+    events.trial_ended(trial.loc, record)  # its HParams session, for TensorBoard
     return record
 
 
@@ -461,6 +464,8 @@ def record_failure(
         delta = datetime.datetime.fromisoformat(finished) - datetime.datetime.fromisoformat(started)
         duration = round(delta.total_seconds(), 6)
     tail = _stderr_tail(loc)
+    if status == KILLED and started is None:  # stopped before it began: it never ran
+        status, error_type, message = PENDING, "NotStarted", f"Not started: {message}"
     record = TrialRecord(
         task.trial_id,
         task.params,
@@ -471,4 +476,5 @@ def record_failure(
         duration_s=duration,
     )
     records.write_trial(loc, record)
+    events.trial_ended(loc, record)  # its HParams session, for TensorBoard
     return record
