@@ -7,7 +7,7 @@ PORT ?= 8888
 
 .PHONY: install run test lint format bench clean deps-run deps-test
 
-$(STAMP): pyproject.toml labextension/package.json $(wildcard labextension/src/*.ts) labextension/style/index.css
+$(STAMP): pyproject.toml labextension/package.json $(wildcard labextension/src/*.ts labextension/src/*.tsx) labextension/style/index.css
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"

@@ -3,6 +3,6 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(js.configs.recommended, ...tseslint.configs.recommended, {
-  files: ['src/**/*.ts'],
+  files: ['src/**/*.{ts,tsx}'],
   rules: { '@typescript-eslint/no-explicit-any': 'error', eqeqeq: 'error' }
 });

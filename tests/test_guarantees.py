@@ -127,8 +127,8 @@ def _newest(timeout=60):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = experiment.list()
-        if found:
-            return found[0].id
+        if not found.empty:
+            return found.id.iloc[0]
         time.sleep(0.1)
     raise AssertionError("no experiment appeared")
 
@@ -241,7 +241,7 @@ def interrupted():
 def test_keyboard_interrupt_inside_a_trial_is_recorded_as_such(hops_home):
     with pytest.raises(experiment.ExperimentFailed):
         experiment.launch(interrupted)
-    (trial,) = experiment.get(experiment.list()[0].id).trials
+    (trial,) = experiment.get(experiment.list().id.iloc[0]).trials
     assert trial.error["type"] == "KeyboardInterrupt" and trial.error["message"] == "stop here"
     assert "raise KeyboardInterrupt" in trial.error["traceback"]
 
@@ -261,7 +261,7 @@ def test_results_are_strings(hops_home):
     log_dir, best_params = experiment.differential_evolution(
         train, {"lr": [0.1, 0.2], "units": [1, 4]}, generations=1, population=4, seed=1
     )  # the hops-util-py 1.0 form
-    assert log_dir.endswith(experiment.list()[0].id) and set(best_params) == {"lr", "units"}
+    assert log_dir.endswith(experiment.list().id.iloc[0]) and set(best_params) == {"lr", "units"}
     best_dir, params, returned = result  # the later form
     assert best_dir.endswith("lr=0.2&units=2") and returned == {"metric": 0.4}
     assert result.id and result.best_metric == 0.4 and os.fspath(result) == str(result)
@@ -293,7 +293,7 @@ def test_begin_and_end(hops_home):
     hdfs.log("inside the manual run")
     experiment.report(0.5, step=0)
     folder = experiment.end(0.75)
-    record = experiment.get(experiment.list()[0].id)
+    record = experiment.get(experiment.list().id.iloc[0])
     assert folder == record.url and record.kind == "begin" and record.status == "FINISHED"
     assert record.best_metric == 0.75 and record.trials[0].latest["metric"] == 0.5
     with pytest.raises(RuntimeError, match="without experiment.begin"):
@@ -332,7 +332,7 @@ def test_every_reader_shows_a_lost_driver_as_killed(hops_home):
     record = experiment.get(exp_id)
     assert record.status == "KILLED" and record.status_message == "driver lost"
     assert record.trials[0].status == "KILLED" and record.trials[0].error["type"] == "DriverLost"
-    assert experiment.list()[0].status == "KILLED"
+    assert experiment.list().status.iloc[0] == "KILLED"
     from hops_jupyter.widgets import render
 
     assert "KILLED" in render.static_summary(record)["text/html"]

@@ -234,6 +234,7 @@ def test_cell_tracebacks_name_the_notebook_line_numbers(ip):
     failed = next(t for t in ip.user_ns["_exp"].trials if t.status == "FAILED")
     # The cell's 4th line (the magic is line 1) raised: the traceback says line 4.
     assert 'File "<%%experiment cell>", line 4' in failed.error["traceback"]
+    assert "hops_jupyter" not in failed.error["traceback"]  # it starts at the user's code
 
 
 def test_stopping_a_cell_prints_one_line(ip, capsys):

@@ -165,7 +165,7 @@ def test_tpe_seed_makes_a_sequential_search_reproducible():
 def test_bad_input_names_the_value_and_writes_nothing(call, message, hops_home):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
-    assert experiment.list() == []
+    assert experiment.list().empty
 
 
 def test_registry_is_what_the_magic_offers():

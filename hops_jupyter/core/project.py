@@ -42,6 +42,8 @@ class Project:
     threads_per_trial: int = 0  # 0: cores divided by the trials running at once
     tensorboard: bool = True
     tensorboard_idle_timeout: float = 1800.0
+    tensorboard_max: int = 3  # TensorBoards one process keeps running (0: no limit)
+    tensorboard_ended_idle_timeout: float = 120.0  # idle time once the experiment has ended
 
     @property
     def project_user(self) -> str:
@@ -83,8 +85,10 @@ _ENV = {
     "threads_per_trial": ("HOPS_THREADS_PER_TRIAL",),
     "tensorboard": ("HOPS_TENSORBOARD",),
     "tensorboard_idle_timeout": ("HOPS_TENSORBOARD_IDLE_TIMEOUT",),
+    "tensorboard_max": ("HOPS_TENSORBOARD_MAX",),
+    "tensorboard_ended_idle_timeout": ("HOPS_TENSORBOARD_ENDED_IDLE_S",),
 }
-_INT_FIELDS = ("executor_gpus", "num_tf_ps", "workers", "threads_per_trial")
+_INT_FIELDS = ("executor_gpus", "num_tf_ps", "workers", "threads_per_trial", "tensorboard_max")
 _CONFIG_KEYS = {f.name for f in fields(Project)} - {"home"} | {"project", "user"}
 
 
@@ -236,9 +240,9 @@ def current(**overrides: Any) -> Project:
     ints = {f: _int(f, values[f], sources[f]) for f in _INT_FIELDS if f in values}
     if "tensorboard" in values:
         ints["tensorboard"] = _bool("tensorboard", values["tensorboard"], sources["tensorboard"])
-    if "tensorboard_idle_timeout" in values:
-        key = "tensorboard_idle_timeout"
-        ints[key] = _seconds(key, values[key], sources[key])
+    for key in ("tensorboard_idle_timeout", "tensorboard_ended_idle_timeout"):
+        if key in values:
+            ints[key] = _seconds(key, values[key], sources[key])
     return Project(
         name=name,
         user=user,

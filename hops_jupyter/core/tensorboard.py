@@ -11,6 +11,13 @@ Exactly one TensorBoard per experiment: `start()` writes a provisional entry (th
 pid, port 0) before it releases the per-experiment lock, so a concurrent `start()` (the
 server's proxy, `%tensorboard`, another kernel) finds the one being started and waits for it
 instead of launching a second, unregistered one.
+
+TensorBoards are bounded: at most `tensorboard_max` per owner process (starting one more stops
+the owner's least recently used first), a shorter idle time (`tensorboard_ended_idle_timeout`)
+once their experiment has ended, and none kept for an experiment that failed
+(`experiment_ended`). They run without TensorFlow (TensorBoard's own stub: about a tenth of the
+memory) unless the logdir holds what only TensorFlow reads (Debugger V2 dumps, projector
+checkpoints); the watchdog restarts its TensorBoard with TensorFlow when such files appear.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import importlib.util
 import json
 import os
 import signal
@@ -25,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -89,6 +98,8 @@ class TensorBoardInfo:
     owner_pid: int
     idle_timeout: float
     create_time: float
+    ended_idle_timeout: float = 0.0  # idle time once the experiment has ended (0: idle_timeout)
+    with_tensorflow: bool = False  # False: TensorBoard's stub (no Debugger V2, no projector)
 
     @property
     def url(self) -> str:
@@ -110,6 +121,7 @@ class StartResult:
     outcome: str
     info: TensorBoardInfo | None = None
     message: str = ""
+    stopped: tuple[str, ...] = ()  # the owner's least recently used ones stopped to make room
 
 
 def registry_dir() -> Path:
@@ -218,11 +230,15 @@ def start(
 ) -> StartResult:
     """Start (or reuse) the TensorBoard of an experiment. With wait=False the process is
     launched and the call returns at once (outcome LAUNCHED, info None). A TensorBoard that
-    another caller is still starting is waited for and reused, never started twice."""
+    another caller is still starting is waited for and reused, never started twice. When this
+    process runs `tensorboard_max` TensorBoards already, its least recently used one stops
+    first (`stopped` names it)."""
     logdir = logdir or experiment_logdir(experiment_id)
-    idle = idle_timeout if idle_timeout is not None else project.current().tensorboard_idle_timeout
+    cfg = project.current()
+    idle = idle_timeout if idle_timeout is not None else cfg.tensorboard_idle_timeout
     proc: subprocess.Popen | None = None
-    with _lock(experiment_id):
+    stopped: tuple[str, ...] = ()
+    with _owner_lock, _lock(experiment_id):
         info = find(experiment_id, starting=True)
         if info is not None and info.logdir == logdir and healthy(info):
             touch(experiment_id)
@@ -232,25 +248,74 @@ def start(
         else:
             if info is not None:
                 stop(experiment_id)
-            proc = _spawn(experiment_id, logdir, idle)
-            pending = _register_provisional(experiment_id, proc, logdir, idle)
+            stopped = make_room(experiment_id, cfg.tensorboard_max)
+            ended_idle = cfg.tensorboard_ended_idle_timeout
+            proc = _spawn(experiment_id, logdir, idle, ended_idle)
+            pending = _register_provisional(experiment_id, proc, logdir, idle, ended_idle)
     if not wait:
         if proc is None:
             return StartResult(REUSED, None, "already starting")
-        return StartResult(LAUNCHED)
+        return StartResult(LAUNCHED, stopped=stopped)
     # The watchdog takes the lock to register its port, so nobody waits while holding it.
     result = _await(experiment_id, pending, proc, timeout)
     if proc is None and result.info is not None:
+        touch(experiment_id)  # reused: used now, as a running one would be
         return StartResult(REUSED, result.info)
-    return result
+    return dataclasses.replace(result, stopped=stopped)
 
 
-def _spawn(experiment_id: str, logdir: str, idle: float) -> subprocess.Popen:
+# One starter at a time in this process, so that two threads cannot both find room for one
+# more TensorBoard (only this process starts the ones it owns).
+_owner_lock = threading.Lock()
+
+
+def last_use(info: TensorBoardInfo) -> float:
+    """When a TensorBoard was last used: its registry entry's mtime (see touch())."""
+    try:
+        return _entry(info.experiment_id).stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def make_room(experiment_id: str, limit: int) -> tuple[str, ...]:
+    """Stop this process's least recently used TensorBoards (other than `experiment_id`'s)
+    until one more fits within `limit` (0: no limit); the ids of those stopped."""
+    if limit <= 0:
+        return ()
+    me = os.getpid()
+    mine = [i for i in running(starting=True)
+            if i.owner_pid == me and i.experiment_id != experiment_id]  # fmt: skip
+    mine.sort(key=last_use)
+    stopped = []
+    while len(mine) >= limit:
+        victim = mine.pop(0)
+        if stop(victim.experiment_id):
+            stopped.append(victim.experiment_id)
+    return tuple(stopped)
+
+
+def experiment_ended(experiment_id: str, status: str) -> bool:
+    """Called by the run that started an experiment's TensorBoard, as the experiment ends: a
+    FAILED experiment keeps none (nobody asked for it; opening it starts it again). Any other
+    end changes nothing here: the watchdog applies the shorter ended idle time. True when one
+    was stopped; never raises (TensorBoard must not fail a run)."""
+    if str(status) != "FAILED":
+        return False
+    try:
+        info = find(experiment_id, starting=True)
+        if info is None or info.owner_pid != os.getpid():
+            return False
+        return stop(experiment_id)
+    except (OSError, ValueError):
+        return False
+
+
+def _spawn(experiment_id: str, logdir: str, idle: float, ended_idle: float) -> subprocess.Popen:
     log = registry_dir() / f".{experiment_id}.log"
     args = [
         sys.executable, "-m", "hops_jupyter.core.tensorboard", experiment_id, logdir,
         str(os.getpid()), str(idle),
-        "1" if threading.current_thread() is threading.main_thread() else "0",
+        "1" if threading.current_thread() is threading.main_thread() else "0", str(ended_idle),
     ]  # fmt: skip
     with open(log, "wb") as out:
         return subprocess.Popen(
@@ -263,7 +328,7 @@ def _spawn(experiment_id: str, logdir: str, idle: float) -> subprocess.Popen:
 
 
 def _register_provisional(
-    experiment_id: str, proc: subprocess.Popen, logdir: str, idle: float
+    experiment_id: str, proc: subprocess.Popen, logdir: str, idle: float, ended_idle: float
 ) -> TensorBoardInfo:
     """Record the process just spawned (port 0) while the lock is still held, so a concurrent
     start() finds it; the watchdog replaces the entry with its port once it serves."""
@@ -282,6 +347,7 @@ def _register_provisional(
         owner_pid=os.getpid(),
         idle_timeout=idle,
         create_time=create_time,
+        ended_idle_timeout=ended_idle,
     )
     _write_entry(info)
     return info
@@ -400,30 +466,143 @@ def _die_with_parent() -> None:
 
 def _register_port(mine: TensorBoardInfo) -> bool:
     """Replace this process's provisional entry by its real one, under the starters' lock (so
-    it never lands before the provisional entry). False when the entry no longer names us."""
+    it never lands before the provisional entry). False when the entry no longer names us.
+    The entry keeps its last use (mtime): serving is not using."""
     with _lock(mine.experiment_id):
-        current = _read(_entry(mine.experiment_id))
+        entry = _entry(mine.experiment_id)
+        current = _read(entry)
         if current is None or current.pid != mine.pid:
             return False
+        used = last_use(current)
         _write_entry(mine)
+        with contextlib.suppress(OSError):
+            os.utime(entry, (used, used))
         return True
 
 
-def _serve(experiment_id: str, logdir: str, owner_pid: int, idle: float, pdeathsig: bool) -> None:
-    """Run TensorBoard in this process and watch the owner and the idle timer."""
-    import psutil
+# What only TensorBoard with TensorFlow shows: Debugger V2 dumps (interactive_debugger()) and
+# the projector's embeddings, read from checkpoints.
+_TF_MARKERS = frozenset({"debugger-v2", "projector_config.pbtxt"})
+_EXPERIMENT_ENDED = frozenset({"FINISHED", "FAILED", "KILLED"})
+CHECK_EVERY_S = 2.0  # how often the watchdog reads its experiment's status
+
+
+def needs_tensorflow(logdir: str, depth: int = 3) -> bool:
+    """True when TensorBoard needs TensorFlow for this logdir: files only TensorFlow reads
+    within `depth` levels, or a logdir that is not local (TensorFlow's filesystems read HDFS)."""
+    if "://" in logdir:
+        return True
+    todo = [(logdir, 1)]
+    while todo:
+        folder, level = todo.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if entry.name in _TF_MARKERS:
+                        return True
+                    if level < depth and entry.is_dir(follow_symlinks=False):
+                        todo.append((entry.path, level + 1))
+        except OSError:
+            continue
+    return False
+
+
+def experiment_has_ended(logdir: str) -> bool:
+    """True when the experiment TensorBoard reads has ended, as its experiment.json says (one
+    small local read). False when unknown (no record, an HDFS logdir)."""
+    if "://" in logdir:
+        return False
+    try:
+        with open(os.path.join(logdir, "experiment.json"), "rb") as f:
+            return json.load(f).get("status") in _EXPERIMENT_ENDED
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def idle_limit(info: TensorBoardInfo, ended: bool) -> float:
+    """Seconds without use after which a TensorBoard stops (0: never): shorter once its
+    experiment has ended."""
+    idle, ended_idle = info.idle_timeout, info.ended_idle_timeout
+    if ended and ended_idle > 0:
+        return min(idle, ended_idle) if idle > 0 else ended_idle
+    return idle
+
+
+def _watchdog_args(info: TensorBoardInfo, pdeathsig: bool, with_tf: bool) -> list[str]:
+    return [
+        sys.executable, "-m", "hops_jupyter.core.tensorboard", info.experiment_id, info.logdir,
+        str(info.owner_pid), str(info.idle_timeout), "1" if pdeathsig else "0",
+        str(info.ended_idle_timeout), "tf" if with_tf else "notf", str(info.port),
+    ]  # fmt: skip
+
+
+def _restart_with_tensorflow(mine: TensorBoardInfo, pdeathsig: bool) -> None:
+    """Files only TensorFlow reads appeared: serve again with TensorFlow, in this same process
+    (exec) and on the same port where it is still free, so the registry entry stays ours and
+    URLs handed out stay valid. It is provisional (port 0) meanwhile: callers wait for it to
+    serve again rather than find it unhealthy and replace it."""
+    with _lock(mine.experiment_id):
+        entry = _entry(mine.experiment_id)
+        current = _read(entry)
+        if current is None or current.pid != mine.pid:
+            return  # stopped meanwhile: the watch loop ends
+        used = last_use(current)
+        _write_entry(dataclasses.replace(mine, port=0))
+        with contextlib.suppress(OSError):
+            os.utime(entry, (used, used))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, _watchdog_args(mine, pdeathsig, with_tf=True))
+
+
+def _launch(logdir: str, with_tf: bool, port: int = 0) -> str:
+    """Serve TensorBoard over `logdir` on 127.0.0.1 (`port`, else a free one), without
+    TensorFlow unless `with_tf`; its URL."""
+    if not with_tf:
+        # TensorBoard's compat layer takes its stub when this module exists (its no-TF build).
+        sys.modules["tensorboard.compat.notf"] = types.ModuleType("tensorboard.compat.notf")
     from tensorboard import program
+
+    def board(on: int) -> program.TensorBoard:
+        tb = program.TensorBoard()
+        tb.configure(
+            argv=[None, "--logdir", logdir, "--host", "127.0.0.1", "--port", str(on),
+                  "--load_fast", "auto", "--reload_interval", "2"]
+        )  # fmt: skip
+        return tb
+
+    try:
+        return board(port).launch()
+    except program.TensorBoardServerException:
+        if port == 0:
+            raise
+        return board(0).launch()  # its old port was taken meanwhile
+
+
+def _serve(
+    experiment_id: str,
+    logdir: str,
+    owner_pid: int,
+    idle: float,
+    pdeathsig: bool,
+    ended_idle: float = 0.0,
+    with_tf: bool | None = None,
+    port: int = 0,
+) -> None:
+    """Run TensorBoard in this process and watch the owner, the idle timer (shorter once the
+    experiment has ended) and whether TensorFlow became needed. The Rust data server
+    (`--load_fast auto`) reads every event file of a run as it grows: our `.hops` files and
+    the user's own TensorFlow summaries side by side."""
+    import psutil
 
     if pdeathsig:
         _die_with_parent()
     entry = _entry(experiment_id)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    board = program.TensorBoard()
-    board.configure(
-        argv=[None, "--logdir", logdir, "--host", "127.0.0.1", "--port", "0", "--load_fast", "false",
-              "--reload_interval", "2"]
-    )  # fmt: skip
-    url = board.launch()
+    has_tf = importlib.util.find_spec("tensorflow") is not None
+    if with_tf is None:
+        with_tf = has_tf and needs_tensorflow(logdir)
+    url = _launch(logdir, with_tf, port)
     me = psutil.Process()
     mine = TensorBoardInfo(
         experiment_id=experiment_id,
@@ -434,22 +613,14 @@ def _serve(experiment_id: str, logdir: str, owner_pid: int, idle: float, pdeaths
         owner_pid=owner_pid,
         idle_timeout=idle,
         create_time=me.create_time(),
+        ended_idle_timeout=ended_idle,
+        with_tensorflow=with_tf,
     )
     if not _register_port(mine):
         os._exit(0)  # stopped (or replaced) while it started: never serve unregistered
     try:
-        owner = psutil.Process(owner_pid)
-        while owner.is_running() and owner.status() != psutil.STATUS_ZOMBIE:
-            try:
-                last_use = entry.stat().st_mtime
-            except FileNotFoundError:
-                break  # stopped by someone else
-            current = _read(entry)
-            if current is not None and current.pid != mine.pid:
-                break  # the registry names another process: this one is not the experiment's
-            if idle > 0 and time.time() - last_use > idle:
-                break
-            time.sleep(0.5)
+        _watch(mine, psutil.Process(owner_pid), watch_tf=has_tf and not with_tf,
+               pdeathsig=pdeathsig)  # fmt: skip
     except psutil.Error:
         pass
     finally:
@@ -459,5 +630,44 @@ def _serve(experiment_id: str, logdir: str, owner_pid: int, idle: float, pdeaths
     os._exit(0)
 
 
+def _watch(mine: TensorBoardInfo, owner: Any, watch_tf: bool, pdeathsig: bool) -> None:
+    """Return when this TensorBoard should stop: its owner died, it was stopped or replaced in
+    the registry, or nobody used it for its idle limit. Restart it with TensorFlow (`watch_tf`)
+    when files that need it appear while the experiment runs (or by its end)."""
+    import psutil
+
+    entry = _entry(mine.experiment_id)
+    ended, next_check = False, 0.0
+    while owner.is_running() and owner.status() != psutil.STATUS_ZOMBIE:
+        try:
+            last_use = entry.stat().st_mtime
+        except FileNotFoundError:
+            return  # stopped by someone else
+        current = _read(entry)
+        if current is not None and current.pid != mine.pid:
+            return  # the registry names another process: this one is not the experiment's
+        now = time.time()
+        if now >= next_check:
+            next_check = now + CHECK_EVERY_S
+            was_ended, ended = ended, experiment_has_ended(mine.logdir)
+            if watch_tf and not was_ended and needs_tensorflow(mine.logdir):
+                _restart_with_tensorflow(mine, pdeathsig)
+                return
+        limit = idle_limit(mine, ended)
+        if limit > 0 and now - last_use > limit:
+            return
+        time.sleep(0.5)
+
+
+def _main(argv: list[str]) -> None:
+    """`python -m hops_jupyter.core.tensorboard ID LOGDIR OWNER_PID IDLE PDEATHSIG
+    [ENDED_IDLE [tf|notf|auto [PORT]]]`: the watchdog process start() spawns."""
+    ended_idle = float(argv[5]) if len(argv) > 5 else 0.0
+    with_tf = {"tf": True, "notf": False}.get(argv[6]) if len(argv) > 6 else None
+    port = int(argv[7]) if len(argv) > 7 else 0
+    _serve(argv[0], argv[1], int(argv[2]), float(argv[3]), argv[4] == "1", ended_idle, with_tf,
+           port)  # fmt: skip
+
+
 if __name__ == "__main__":
-    _serve(sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), sys.argv[5] == "1")
+    _main(sys.argv[1:])

@@ -1,11 +1,11 @@
-"""The live view of an experiment: progress, trial table, best parameters, plotly charts.
+"""The live view of an experiment: header, progress, best trial, trial panel and charts.
 
 It reads the experiment's records from the project filesystem (never the runner's memory), so
 it follows local and Spark trials alike, and can be attached to any experiment by id. Updates
-are throttled: tables at most once per `interval`, charts once per `figure_interval`, and a
-widget is only sent when its content changed, which bounds comm traffic whatever the trial
-count. When the experiment ends, the view is replaced by static outputs that a reopened
-notebook shows without a kernel.
+are throttled: tables at most once per `interval`, charts once per `figure_interval` and only
+when their data changed, and a widget is only sent when its content changed, which bounds comm
+traffic whatever the trial count. When the experiment ends, the view is replaced by static
+outputs that a reopened notebook shows without a kernel.
 """
 
 from __future__ import annotations
@@ -15,27 +15,33 @@ import time
 from typing import Any
 
 import ipywidgets as widgets
-import plotly.graph_objects as go
 from IPython.display import display
 
 from hops_jupyter.core.experiment import records
 from hops_jupyter.core.experiment.records import ExperimentRecord
-from hops_jupyter.widgets import render
+from hops_jupyter.widgets import charts, render
+from hops_jupyter.widgets.livefigure import LiveFigure
+from hops_jupyter.widgets.panel import TrialsPanel, server_base_url
+from hops_jupyter.widgets.series import ReportSeries
+
+FIGURE_SLOTS = 5  # the most charts a final output has (charts.static_figures)
 
 
 class Slots:
     """Display slots made in the calling cell: updates from any thread land there (ipykernel 7
-    routes a thread's own output elsewhere, display updates by id go where the slot is)."""
+    routes a thread's own output elsewhere, display updates by id go where the slot is). Only
+    raw bundles go in: a plotly figure given to display() would show itself as a new output
+    in whatever cell runs then (its _ipython_display_), leaving its slot empty."""
 
     def __init__(self, main: Any, figures: list[Any]) -> None:
         self.main, self.figures = main, figures
 
     @classmethod
-    def create(cls) -> Slots:
+    def create(cls, figures: int = FIGURE_SLOTS) -> Slots:
         blank = {"text/plain": ""}
         return cls(
             display(blank, raw=True, display_id=True),
-            [display(blank, raw=True, display_id=True) for _ in range(2)],
+            [display(blank, raw=True, display_id=True) for _ in range(figures)],
         )
 
 
@@ -50,23 +56,27 @@ class ExperimentView:
         self.interval = interval
         self.figure_interval = figure_interval
         self.record: ExperimentRecord | None = None
-        self.series: dict[str, list[tuple[float, float]]] = {}
-        self._offsets: dict[str, int] = {}
+        self.series = ReportSeries()
+        self._series_changed = False
+        self._figures_of: tuple[Any, ...] | None = None  # what the charts last showed
+        self._importance_of = 0  # how many scored trials the importances were computed on
+        self.slots: Slots | None = None
         record = self._read()
-        done, total = render.progress(record)
         # Widgets are born with their first state: it travels in comm_open, not in updates.
         self.header = widgets.HTML(render.header_html(record))
         self.bar = widgets.IntProgress(
-            value=min(done, total), min=0, max=total, style={"description_width": "initial"},
-            description=f"{done}/{total} trials, {record.trials_failed} failed",
+            value=min(*render.progress(record)), min=0, max=render.progress(record)[1],
+            description=render.progress_text(record), style={"description_width": "initial"},
         )  # fmt: skip
         self.best = widgets.HTML(render.best_html(record))
-        self.table = widgets.HTML(render.table_html(record))
-        self.curves = go.FigureWidget(
-            data=render.curve_traces(self.series), layout=render.figure_layout("metric per trial")
-        )
-        self.parcoords: go.FigureWidget | None = None
-        self.box = widgets.VBox([self.header, self.bar, self.best, self.table, self.curves])
+        self.failures = widgets.HTML(render.failures_html(record))
+        self.panel = TrialsPanel(
+            experiment_id=experiment_id, base_url=server_base_url(), status=str(record.status),
+            table_html=render.table_html(record, inline=False),
+        )  # fmt: skip
+        self.charts: dict[str, LiveFigure] = {}
+        self.box = widgets.VBox([self.header, self.bar, self.best, self.failures, self.panel])
+        self._update_figures(record)
         self._last = self._last_figure = time.monotonic()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -78,14 +88,8 @@ class ExperimentView:
     def _read(self) -> ExperimentRecord:
         record = records.read_experiment(self.location)
         record.id = self.experiment_id  # the folder's name, not whatever the file says
-        for trial in record.trials:
-            lines, self._offsets[trial.id] = records.read_metrics(
-                self.location.child(trial.id), self._offsets.get(trial.id, 0)
-            )
-            points = self.series.setdefault(trial.id, [])
-            for line in lines:
-                if isinstance(line.get("metric"), (int, float)):
-                    points.append((line.get("step", len(points)), line["metric"]))
+        started = [t.id for t in record.trials if t.status != records.PENDING]
+        self._series_changed |= self.series.read(self.location, started)
         self.record = record
         return record
 
@@ -118,38 +122,48 @@ class ExperimentView:
         with self.bar.hold_sync():  # one message for the bar and its label
             self._set(self.bar, "max", total)
             self._set(self.bar, "value", min(done, total))
-            self._set(
-                self.bar, "description", f"{done}/{total} trials, {record.trials_failed} failed"
-            )
+            self._set(self.bar, "description", render.progress_text(record))
         self._set(self.best, "value", render.best_html(record))
-        self._set(self.table, "value", render.table_html(record))
+        self._set(self.failures, "value", render.failures_html(record))
+        with self.panel.hold_sync():
+            self._set(self.panel, "status", str(record.status))
+            self._set(self.panel, "table_html", render.table_html(record, inline=False))
         if force or now - self._last_figure >= self.figure_interval:
             self._last_figure = now
             self._update_figures(record)
 
     def _update_figures(self, record: ExperimentRecord) -> None:
-        traces = render.curve_traces(self.series)
-        existing = {trace.name: trace for trace in self.curves.data}
-        with self.curves.batch_update():
-            for trace in traces:
-                if trace.name in existing and len(existing[trace.name].x or ()) != len(trace.x):
-                    existing[trace.name].x, existing[trace.name].y = trace.x, trace.y
-        new = [t for t in traces if t.name not in existing]
-        if new:
-            self.curves.add_traces(new)
-        parcoords = render.parcoords_trace(record)
-        if parcoords is None:
+        """Rebuild the charts when a report arrived or a trial changed state since the last
+        time; a chart joins the view when it first has something to show."""
+        state = tuple((t.id, t.status, t.metric) for t in record.trials)
+        if not self._series_changed and state == self._figures_of:
             return
-        if self.parcoords is None:
-            layout = render.figure_layout("hyperparameters vs metric")
-            self.parcoords = go.FigureWidget(data=[parcoords], layout=layout)
-            self.box.children = (*self.box.children, self.parcoords)
-        elif len(self.parcoords.data[0].dimensions[0].values) != len(
-            parcoords.dimensions[0].values
-        ):
-            with self.parcoords.batch_update():
-                self.parcoords.data[0].dimensions = parcoords.dimensions
-                self.parcoords.data[0].line = parcoords.line
+        self._series_changed, self._figures_of = False, state
+        added = False
+        figures = charts.live_figures(record, self.series)
+        scored = charts.scored_count(record)
+        if scored >= max(charts.MIN_TRIALS, self._importance_of * charts.IMPORTANCE_GROWTH):
+            # A forest fit per refresh would cost the kernel seconds: redone as trials grow.
+            self._importance_of = scored
+            figures["importance"] = charts.importance_figure(record)
+        for name, figure in figures.items():
+            if figure is None:
+                continue
+            if name in self.charts:
+                self.charts[name].update(figure)
+            else:
+                self.charts[name] = LiveFigure(figure)
+                added = True
+        if added:
+            shown = [self.charts[n].widget for n in charts.LIVE if n in self.charts]
+            self.box.children = (
+                self.header,
+                self.bar,
+                self.best,
+                self.failures,
+                self.panel,
+                *shown,
+            )
 
     # -- showing ----------------------------------------------------------------------------
 
@@ -164,15 +178,14 @@ class ExperimentView:
         self.stop()
         with self._lock:
             record = self._read()
-        slots = getattr(self, "slots", None) or Slots.create()
+        slots = self.slots or Slots.create()
         slots.main.update(render.static_summary(record), raw=True)
-        figures = render.static_figures(record, self.series)
+        figures = charts.static_figures(record, self.series)
         for handle, figure in zip(slots.figures, figures, strict=False):
-            handle.update(figure)
-        live = (self.header, self.bar, self.best, self.table, self.curves, self.parcoords, self.box)
-        for widget in live:
-            if widget is not None:
-                widget.close()  # the static outputs replace it: free the kernel-side state
+            handle.update(charts.figure_bundle(figure), raw=True)
+        live = [self.header, self.bar, self.best, self.failures, self.panel, self.box]
+        for widget in live + [c.widget for c in self.charts.values()]:
+            widget.close()  # the static outputs replace it: free the kernel-side state
 
     def follow(self, poll: float = 0.2, finish: bool = True) -> threading.Thread:
         """Keep the view live from a background thread until the experiment ends."""
@@ -226,16 +239,18 @@ def newest_experiment_id() -> str:
 
 def show(experiment_id: str | None = None) -> ExperimentView | None:
     """Show an experiment (default: the newest): live while it runs, static once it ended."""
-    if experiment_id is None:
-        experiment_id = newest_experiment_id()
-    view = ExperimentView(str(experiment_id))
-    record = view.record
-    assert record is not None
+    experiment_id = str(experiment_id) if experiment_id is not None else newest_experiment_id()
+    location = records.experiment_dir(experiment_id)
+    record = records.read_experiment(location)
     if record.status == records.RUNNING:
+        view = ExperimentView(experiment_id)
         view.display()
         view.follow()
         return view
+    record.id = experiment_id  # the folder's name, not whatever the file says
+    series = ReportSeries()
+    series.read(location, [t.id for t in record.trials])
     display(render.static_summary(record), raw=True)
-    for figure in render.static_figures(record, view.series):
-        display(figure)
+    for figure in charts.static_figures(record, series):
+        display(charts.figure_bundle(figure), raw=True)
     return None

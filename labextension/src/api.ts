@@ -17,11 +17,27 @@ export interface ITrial {
   params: Record<string, unknown>;
   status: string;
   metric: number | null;
+  /** 'nan', 'inf' or '-inf' when the metric was not finite (then `metric` is null). */
+  metric_nonfinite?: string | null;
   duration_s: number | null;
   stopped_step?: number | null;
-  error: { type: string; message: string } | null;
+  started?: string | null;
+  error: { type: string; message: string; traceback?: string } | null;
   latest: { metric?: number; step?: number } | null;
 }
+
+/** One read of a trial's log: `text` starts at `offset`; poll again from `next_offset`. */
+export interface ILogChunk {
+  stream: string;
+  text: string;
+  offset: number;
+  next_offset: number;
+  size: number;
+}
+
+/** The log files a trial writes (the server's `stream` names). */
+export const LOG_STREAMS = ['stdout', 'stderr', 'hdfs'] as const;
+export type LogStream = (typeof LOG_STREAMS)[number];
 
 export interface ITensorBoard {
   experiment_id: string;
@@ -38,11 +54,16 @@ export interface IExperiment {
   status: string;
   url: string;
   started: string;
+  finished?: string | null;
+  duration_s?: number | null;
   trials_done: number;
   trials_total: number | null;
   trials_failed: number;
   best_metric: number | null;
   best_params: Record<string, unknown> | null;
+  direction?: string | null;
+  metric_key?: string | null;
+  status_message?: string | null;
   tensorboard: ITensorBoard | null;
   trials?: ITrial[];
 }
@@ -97,4 +118,23 @@ export function startTensorBoard(id: string): Promise<unknown> {
 
 export function stopTensorBoard(id: string): Promise<unknown> {
   return requestAPI(`api/tensorboards/${encodeURIComponent(id)}`, { method: 'DELETE' });
+}
+
+/** Ask the driver of a RUNNING experiment to stop it (whichever kernel or process runs it). */
+export function stopExperiment(id: string): Promise<unknown> {
+  return requestAPI(`api/experiments/${encodeURIComponent(id)}/stop`, { method: 'POST' });
+}
+
+/** A trial's log from `offset` on; without one, the server sends the last 64 KiB. */
+export function getTrialLog(
+  experimentId: string,
+  trialId: string,
+  stream: LogStream,
+  offset?: number
+): Promise<ILogChunk> {
+  const path =
+    `api/experiments/${encodeURIComponent(experimentId)}/trials/${encodeURIComponent(trialId)}` +
+    `/logs/${stream}` +
+    (offset === undefined ? '' : `?offset=${offset}`);
+  return requestAPI<ILogChunk>(path);
 }

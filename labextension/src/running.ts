@@ -1,9 +1,11 @@
-// TensorBoards in JupyterLab's Running panel, with a shut-down button each.
+// TensorBoards in JupyterLab's Running panel, named after their experiments, with a shut-down
+// button each.
 import { IRunningSessions } from '@jupyterlab/running';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { ITensorBoard, listTensorBoards, stopTensorBoard } from './api';
-import { experimentsIcon } from './icons';
+import { tensorboardIcon } from './icons';
+import { ExperimentLabels } from './names';
 
 export class TensorBoardSessions implements IRunningSessions.IManager {
   readonly name = 'TensorBoards';
@@ -11,21 +13,27 @@ export class TensorBoardSessions implements IRunningSessions.IManager {
   readonly shutdownAllLabel = 'Stop All';
   readonly shutdownAllConfirmationText = 'Stop every TensorBoard of this project?';
 
-  constructor(private readonly open: (experimentId: string) => void) {}
+  constructor(
+    private readonly _open: (experimentId: string) => void,
+    private readonly _labels: ExperimentLabels
+  ) {}
 
   get runningChanged(): ISignal<this, void> {
     return this._changed;
   }
 
   running(): IRunningSessions.IRunningItem[] {
-    return this._boards.map(board => ({
-      open: () => this.open(board.experiment_id),
-      shutdown: () => void this._stop(board.experiment_id),
-      icon: () => experimentsIcon,
-      label: () => `TensorBoard ${board.experiment_id}`,
-      labelTitle: () => `${board.experiment_id} on port ${board.port}`,
-      className: 'hops-RunningTensorBoard'
-    }));
+    return this._boards.map(board => {
+      const label = this._labels.labelNow(board.experiment_id);
+      return {
+        open: () => this._open(board.experiment_id),
+        shutdown: () => void this._stop(board.experiment_id),
+        icon: () => tensorboardIcon,
+        label: () => label,
+        labelTitle: () => `TensorBoard of ${label} (${board.experiment_id}), port ${board.port}`,
+        className: 'hops-RunningTensorBoard'
+      };
+    });
   }
 
   refreshRunning(): void {
@@ -43,7 +51,10 @@ export class TensorBoardSessions implements IRunningSessions.IManager {
 
   private async _refresh(): Promise<void> {
     try {
-      this._boards = await listTensorBoards();
+      const boards = await listTensorBoards();
+      // Names first, so that no entry shows up labelled by its id and then changes.
+      await Promise.all(boards.map(board => this._labels.label(board.experiment_id)));
+      this._boards = boards;
     } catch (error) {
       console.error('hops-jupyter: could not list TensorBoards', error);
       this._boards = [];

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from hops_jupyter.core import context, filesystem, project
-from hops_jupyter.core.experiment import records, registry
+from hops_jupyter.core.experiment import events, records, registry
 from hops_jupyter.core.experiment.engines.base import Engine
 from hops_jupyter.core.experiment.records import ExperimentRecord, TrialStatus
 from hops_jupyter.core.experiment.reports import TrialStopped
@@ -58,6 +58,7 @@ __all__ = [
     "TrialStopped",
     "choice",
     "collective_all_reduce",
+    "compare",
     "differential_evolution",
     "evolutionary_search",
     "get",
@@ -72,6 +73,7 @@ __all__ = [
     "random_search",
     "report",
     "show",
+    "stop",
     "uniform",
 ]
 
@@ -395,8 +397,15 @@ def report(metric: Any, step: int | None = None, **more: Any) -> None:
     line = {"time": time.time(), "step": step, "metric": value, **extras}
     loc = filesystem.resolve(trial.trial_url, project.current()).child(records.METRICS_FILE)
     filesystem.append_line(loc, json.dumps(records.json_safe(line)))
+    events.scalars(trial, step, {"metric": value, **extras})  # for TensorBoard
     if trial.reporter is not None and trial.reporter.send(step, value, extras):
         raise TrialStopped(step, value)  # the run's stopping policy ended this trial here
+
+
+def stop(experiment_id: str) -> None:
+    """Ask a running experiment to stop, whichever kernel or process runs it: its driver sees
+    the request within a second, kills the running trials and returns what finished."""
+    records.request_stop(str(experiment_id))
 
 
 def mirrored(*args: Any, **kwargs: Any) -> ExperimentResult:
@@ -459,6 +468,44 @@ def get(experiment_id: str) -> ExperimentRecord:
     return records.get(str(experiment_id))
 
 
-def list() -> list[ExperimentRecord]:  # noqa: A001 - the seed-style name users call
-    """The project's experiments, newest first."""
-    return records.list_experiments()
+_LIST_COLUMNS = ("id", "name", "kind", "status", "started", "duration_s", "trials_done",
+                 "trials_total", "trials_failed", "best_metric", "best_params")  # fmt: skip
+
+
+def list() -> Any:  # noqa: A001 - the seed-style name users call
+    """The project's experiments as a pandas DataFrame, one row per experiment, newest first:
+    `experiment.list().id.iloc[0]` is the newest's id (the rows of records.list_experiments())."""
+    import pandas as pd
+
+    rows = [{c: getattr(r, c) for c in _LIST_COLUMNS} for r in records.list_experiments()]
+    table = pd.DataFrame(rows, columns=_LIST_COLUMNS)
+    table["started"] = pd.to_datetime(table["started"], utc=True, errors="coerce")
+    return table
+
+
+_COMPARE_COLUMNS = ("name", "kind", "status", "direction", "metric", "best_metric", "trials_done",
+                    "trials_total", "trials_failed", "duration_s")  # fmt: skip
+
+
+def compare(experiment_ids: Any) -> Any:
+    """Experiments side by side as a pandas DataFrame, one row per experiment (indexed by id,
+    in the order given): what each searched for, its best metric, trials and duration, and its
+    best parameters, one column per parameter any of them has. Takes ids, results, or a column
+    of ids (`experiment.compare(experiment.list().id[:3])`)."""
+    import pandas as pd
+
+    if isinstance(experiment_ids, (str, ExperimentResult)):
+        experiment_ids = [experiment_ids]
+    ids = [getattr(e, "id", e) for e in experiment_ids]
+    found = [records.read_experiment(records.experiment_dir(str(i)), with_trials=False)
+             for i in ids]  # fmt: skip
+    rows, params = [], {}
+    for record in found:
+        row = {c: getattr(record, c, None) for c in _COMPARE_COLUMNS}
+        row["metric"] = record.metric_key or ("metric" if record.direction else None)
+        for name, value in (record.best_params or {}).items():
+            column = params.setdefault(name, f"param {name}" if name in _COMPARE_COLUMNS else name)
+            row[column] = value
+        rows.append(row)
+    index = pd.Index([r.id for r in found], name="id")
+    return pd.DataFrame(rows, index=index, columns=[*_COMPARE_COLUMNS, *params.values()])

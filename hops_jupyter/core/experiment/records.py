@@ -290,7 +290,9 @@ def read_trials(loc: Location) -> list[TrialRecord]:
             data = read_json(trial_loc.child(TRIAL_FILE))
         except (FileNotFoundError, OSError, json.JSONDecodeError):
             continue
-        trial = TrialRecord(**data)
+        known = {f.name for f in fields(TrialRecord)}
+        trial = TrialRecord(**{k: v for k, v in data.items() if k in known})
+        trial.id = info.base_name  # the folder names it (logs, links), whatever the file says
         trial.latest = _latest_metric(trial_loc)
         trials.append(trial)
     trials.sort(key=lambda t: (t.started or "~", t.id))

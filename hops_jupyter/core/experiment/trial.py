@@ -182,6 +182,10 @@ def captured_output(trial: Location) -> Iterator[None]:
             shutil.rmtree(spool, ignore_errors=True)
 
 
+# Files whose frames lead into the user's code: the hops_jupyter package.
+_OURS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))) + os.sep
+
+
 def error_info(err: BaseException) -> dict[str, str]:
     """Type, message and traceback, starting at the user's code (our frames dropped)."""
     if isinstance(err, TrialValueError):  # our check of the return value: no code to show
@@ -191,8 +195,8 @@ def error_info(err: BaseException) -> dict[str, str]:
             "traceback": f"{type(err).__name__}: {err}",
         }
     tb = err.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__ and tb.tb_next:
-        tb = tb.tb_next
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_OURS) and tb.tb_next:
+        tb = tb.tb_next  # our frames before the user's (this module, a notebook cell's runner)
     return {
         "type": type(err).__name__,
         "message": str(err),

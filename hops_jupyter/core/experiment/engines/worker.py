@@ -567,7 +567,8 @@ def _keep(template: int) -> None:
     finally:
         if os.WIFSIGNALED(status):  # report the template's death as ours (the engine names it)
             sig = os.WTERMSIG(status)
-            signal.signal(sig, signal.SIG_DFL)
+            with contextlib.suppress(OSError, ValueError):  # SIGKILL has no handler to reset
+                signal.signal(sig, signal.SIG_DFL)
             os.kill(os.getpid(), sig)
         os._exit(os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else 1)
 
