@@ -546,6 +546,12 @@ class HopsMagics(Magics):
                 file=sys.stderr,
             )
             return None
+        if result.stopped:  # TensorBoards are bounded: say which made room for this one
+            print(
+                f"tensorboard: stopped the TensorBoard of {', '.join(result.stopped)} "
+                f"(at most {project.current().tensorboard_max} run at once; HOPS_TENSORBOARD_MAX)",
+                file=sys.stderr,
+            )
         if getattr(self.shell, "kernel", None) is None:
             print(result.info.url)
             return None

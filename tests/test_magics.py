@@ -187,6 +187,27 @@ def test_tensorboard_in_a_terminal_prints_the_url(ip, capsys, hops_home):
         tensorboard.stop(exp_id)
 
 
+def test_tensorboard_says_which_it_stopped_to_stay_within_the_limit(ip, capsys, monkeypatch):
+    from hops_jupyter.core import tensorboard
+
+    monkeypatch.setenv("HOPS_TENSORBOARD_MAX", "1")
+    run(ip, "%%experiment -o first\n1.0")
+    run(ip, "%%experiment -o second\n2.0")
+    first, second = ip.user_ns["first"].id, ip.user_ns["second"].id
+    try:
+        run(ip, f"%tensorboard {first}")
+        capsys.readouterr()
+        run(ip, f"%tensorboard {second}")
+        err = capsys.readouterr().err
+        assert f"stopped the TensorBoard of {first}" in err and "at most 1 run at once" in err
+        assert tensorboard.find(first) is None and tensorboard.find(second) is not None
+    finally:
+        for exp_id in (first, second):
+            tensorboard.stop(exp_id)
+        ip.user_ns.pop("first", None)
+        ip.user_ns.pop("second", None)
+
+
 def test_experiment_optimize_with_log_ranges_and_early_stopping(ip):
     run(ip, "%%experiment --optimize lr=1e-4:1e-1:log units=8:64:log act=relu,tanh --trials 12 "
             "--seed 3 --early-stop asha --workers 2\n"

@@ -213,7 +213,7 @@ def train(C, kernel):
     acc = 0.0
     for epoch in range(3):
         acc = round(0.5 + C / 10 + epoch / 100 + (kernel == "rbf") / 20, 4)
-        experiment.report(acc, step=epoch, loss=round(1 - acc, 4))
+        experiment.report(acc, step=epoch, loss=round(1 - acc, 4), note="not a number")
     return {"accuracy": acc, "tensorflow": "tensorflow" in sys.modules}
 
 result = experiment.grid_search(train, {"C": [0.5, 1.0], "kernel": ["rbf", "linear"]},
@@ -244,6 +244,7 @@ def test_every_trial_shows_scalars_and_hparams_without_tensorflow(hops_home):
     assert listing["scalars"]["enabled"] is True and listing["hparams"]["enabled"] is True
     run_name = "C=1.0&kernel=rbf"
     assert {"metric", "loss", "final/metric", "final/accuracy"} <= set(tags[run_name])
+    assert "note" not in tags[run_name] and "final/tensorflow" not in tags[run_name]
     by_name = {g["name"]: g for g in groups}
     assert set(by_name) == set(tags)
     group = by_name[run_name]
@@ -442,6 +443,7 @@ def test_tensorboard_runs_without_tensorflow_until_a_trial_needs_it(finished_exp
     """TensorFlow costs a TensorBoard most of its memory: it is loaded only for what needs it
     (Debugger V2 dumps), in the same process and on the same port."""
     exp_id = finished_experiment.id
+    _set_status(exp_id, "RUNNING")  # dumps appear while an experiment runs
     info = tensorboard.start(exp_id).info
     try:
         assert info.with_tensorflow is False

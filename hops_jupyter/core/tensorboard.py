@@ -485,6 +485,7 @@ def _register_port(mine: TensorBoardInfo) -> bool:
 _TF_MARKERS = frozenset({"debugger-v2", "projector_config.pbtxt"})
 _EXPERIMENT_ENDED = frozenset({"FINISHED", "FAILED", "KILLED"})
 CHECK_EVERY_S = 2.0  # how often the watchdog reads its experiment's status
+SCAN_ENDED_EVERY_S = 30.0  # how often it looks for files needing TensorFlow once it ended
 
 
 def needs_tensorflow(logdir: str, depth: int = 3) -> bool:
@@ -633,11 +634,11 @@ def _serve(
 def _watch(mine: TensorBoardInfo, owner: Any, watch_tf: bool, pdeathsig: bool) -> None:
     """Return when this TensorBoard should stop: its owner died, it was stopped or replaced in
     the registry, or nobody used it for its idle limit. Restart it with TensorFlow (`watch_tf`)
-    when files that need it appear while the experiment runs (or by its end)."""
+    when files that need it appear (looked for less often once the experiment has ended)."""
     import psutil
 
     entry = _entry(mine.experiment_id)
-    ended, next_check = False, 0.0
+    ended, next_check, next_scan = False, 0.0, 0.0
     while owner.is_running() and owner.status() != psutil.STATUS_ZOMBIE:
         try:
             last_use = entry.stat().st_mtime
@@ -649,10 +650,12 @@ def _watch(mine: TensorBoardInfo, owner: Any, watch_tf: bool, pdeathsig: bool) -
         now = time.time()
         if now >= next_check:
             next_check = now + CHECK_EVERY_S
-            was_ended, ended = ended, experiment_has_ended(mine.logdir)
-            if watch_tf and not was_ended and needs_tensorflow(mine.logdir):
-                _restart_with_tensorflow(mine, pdeathsig)
-                return
+            ended = experiment_has_ended(mine.logdir)
+            if watch_tf and (not ended or now >= next_scan):
+                next_scan = now + SCAN_ENDED_EVERY_S
+                if needs_tensorflow(mine.logdir):
+                    _restart_with_tensorflow(mine, pdeathsig)
+                    return
         limit = idle_limit(mine, ended)
         if limit > 0 and now - last_use > limit:
             return

@@ -33,6 +33,8 @@ def _get_experiment(experiment_id: str) -> records.ExperimentRecord:
         return records.get(experiment_id)  # id and url come from the folder
     except KeyError as err:
         raise web.HTTPError(404, str(err.args[0] if err.args else err)) from None
+    except ValueError as err:  # its experiment.json is not a record (see records.from_json)
+        raise web.HTTPError(500, f"Experiment {experiment_id} cannot be read: {err}") from None
 
 
 class HopsAPIHandler(APIHandler):
@@ -70,6 +72,8 @@ class StopHandler(HopsAPIHandler):
             raise web.HTTPError(409, str(err)) from None
         except KeyError as err:
             raise web.HTTPError(404, str(err.args[0] if err.args else err)) from None
+        except ValueError as err:
+            raise web.HTTPError(500, f"Experiment {experiment_id} cannot be read: {err}") from None
         self.write_json({"stop_requested": True, "id": experiment_id}, 202)
 
 
@@ -83,9 +87,11 @@ class TrialLogHandler(HopsAPIHandler):
         try:
             offset = None if raw in (None, "") else int(raw)
         except ValueError:
+            offset = -1  # refused below, with the same message
+        if offset is not None and offset < 0:
             raise web.HTTPError(
-                400, f"offset must be a whole number of bytes, got {raw!r}"
-            ) from None
+                400, f"offset must be a whole number of bytes, 0 or more, got {raw[:40]!r}"
+            )
         try:
             data = await asyncio.to_thread(
                 records.read_log, experiment_id, trial_id, stream, offset

@@ -226,6 +226,7 @@ function render({ model, el }) {
     const url = `${baseUrl(model)}hops/api/experiments/${exp}/trials/${encodeURIComponent(trial)}` +
       `/logs/${stream}` + (offset === null ? "" : `?offset=${offset}`);
     let again = live();
+    let delay = POLL_MS;
     try {
       const reply = await fetch(url, { credentials: "same-origin", headers: headers(false) });
       if (mine !== generation) return;
@@ -242,7 +243,12 @@ function render({ model, el }) {
         if (shown.length > LOG_MAX_CHARS) shown = "…" + shown.slice(shown.length - LOG_MAX_CHARS);
         if (offset === null || data.text) text.textContent = shown;
         if (atEnd) text.scrollTop = text.scrollHeight;
-        offset = data.next_offset;
+        // Behind a chatty trial by more than the viewer keeps: jump to the tail; a little
+        // behind: read on at once (each answer is at most 64 KiB).
+        // (A few bytes short of the end is a character still being written, not a backlog.)
+        const behind = (data.size || 0) - data.next_offset;
+        offset = behind > LOG_MAX_CHARS ? null : data.next_offset;
+        if (behind > 3) [again, delay] = [true, 0];
         const size = data.size === undefined ? "" : ` · ${data.size} bytes`;
         state.textContent = (shown ? "" : "empty") + size + (live() ? " · live" : "");
       }
@@ -253,7 +259,7 @@ function render({ model, el }) {
     }
     if (mine !== generation) return;
     polling = again;
-    if (again) timer = setTimeout(() => poll(mine), POLL_MS);
+    if (again) timer = setTimeout(() => poll(mine), delay);
   }
 
   // --- stopping ----------------------------------------------------------------------------

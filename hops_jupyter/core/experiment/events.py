@@ -124,12 +124,22 @@ def _hparams_value(tag: str, plugin_data: bytes) -> bytes:
     return _field(1, tag.encode()) + _field(9, _field(1, content)) + _EMPTY_TENSOR
 
 
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond any float
+        return math.inf if value > 0 else -math.inf
+
+
 def _proto_value(value: Any) -> bytes:
     """A google.protobuf.Value: number (2), string (3) or bool (4)."""
     if isinstance(value, bool):
         return _varint(4 << 3) + _varint(int(value))
-    if isinstance(value, (int, float)):
-        return _double(2, float(value))
+    number = _number(value)
+    if number is not None:
+        return _double(2, number)
     return _field(3, str(value).encode())
 
 
@@ -186,7 +196,8 @@ def _scalars_file(trial_url: str, params: dict[str, Any]) -> int:
                 os.close(_open.pop(next(iter(_open))))
         fd = _new_file(_local_folder(trial_url)[0])
         # The session starts with the first report, so HParams lists the trial while it runs.
-        os.write(fd, _record(_event(time.time(), 0, [_session_start(params, time.time())])))
+        now = time.time()
+        os.write(fd, _record(_event(now, 0, [_session_start(params, now)])))
         _open[trial_url] = fd
     return fd
 
@@ -198,26 +209,19 @@ def _close(trial_url: str) -> None:
             os.close(fd)
 
 
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value)
-
-
 # --- the two calls -------------------------------------------------------------------------
 
 
 def scalars(trial: Any, step: int, values: dict[str, Any]) -> None:
     """Write one report of a running trial (`trial`: its context.TrialContext): every numeric
-    value as a scalar tagged with its name at `step`. Never raises for a failed write (the
-    values are in metrics.jsonl whatever happens)."""
-    numbers = [(str(k), _number(v)) for k, v in values.items() if _number(v) is not None]
-    if not numbers:
-        return
+    value as a scalar tagged with its name at `step`. Never raises (the values are in
+    metrics.jsonl whatever happens here)."""
     try:
-        fd = _scalars_file(trial.trial_url, trial.params)
-        os.write(fd, _record(_event(time.time(), step, [_scalar(k, v) for k, v in numbers])))
-    except OSError:
+        numbers = [(str(k), _number(v)) for k, v in values.items() if _number(v) is not None]
+        if numbers:
+            fd = _scalars_file(trial.trial_url, trial.params)
+            os.write(fd, _record(_event(time.time(), step, [_scalar(k, v) for k, v in numbers])))
+    except Exception:  # noqa: BLE001 - TensorBoard is a view: a report never fails for it
         _close(trial.trial_url)
 
 
@@ -226,18 +230,17 @@ def _epoch(iso: str | None, default: float) -> float:
         return default
     try:
         return datetime.datetime.fromisoformat(iso).timestamp()
-    except ValueError:
+    except (TypeError, ValueError):
         return default
 
 
 def _finals(record: Any) -> list[bytes]:
     """The trial's final metric and the numbers it returned, as `final/<name>` scalars."""
-    values = {}
-    if _number(record.metric) is not None:
-        values["metric"] = float(record.metric)
-    for key, value in (record.returned or {}).items():
-        if _number(value) is not None and len(values) < 100:
-            values.setdefault(str(key), float(value))
+    values: dict[str, float] = {}
+    for key, value in [("metric", record.metric), *(record.returned or {}).items()][:100]:
+        number = _number(value)
+        if number is not None:
+            values.setdefault(str(key), number)
     return [_scalar(FINAL_PREFIX + k, v) for k, v in values.items()]
 
 
@@ -248,14 +251,12 @@ def trial_ended(loc: Any, record: Any) -> None:
     status = _STATUS.get(str(record.status))
     if status is None:
         return
-    trial_url = loc.url
-    _close(trial_url)
-    now = time.time()
-    start = _epoch(record.started, now)
-    end = _epoch(record.finished, now)
-    values = [_session_start(record.params, start), *_finals(record), _session_end(status, end)]
     try:
-        folder, spooled = _local_folder(trial_url)
+        _close(loc.url)
+        now = time.time()
+        start, end = _epoch(record.started, now), _epoch(record.finished, now)
+        values = [_session_start(record.params, start), *_finals(record), _session_end(status, end)]
+        folder, spooled = _local_folder(loc.url)
         fd = _new_file(folder)
         try:
             os.write(fd, _record(_event(end, int(record.stopped_step or 0), values)))

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from hops_jupyter.core import context, filesystem, project
-from hops_jupyter.core.experiment import records
+from hops_jupyter.core.experiment import events, records
 from hops_jupyter.core.experiment.records import (
     FINISHED,
     RUNNING,
@@ -84,6 +84,7 @@ def end(metric: Any = None) -> str:
     trial.returned = {"metric": plain_value(metric)} if metric is not None else {}
     trial.duration_s = round(time.monotonic() - run.start, 3)
     records.write_trial(loc.child(trial.id), trial)
+    events.trial_ended(loc.child(trial.id), trial)  # its HParams session, for TensorBoard
     record.status, record.finished, record.duration_s = FINISHED, records.now(), trial.duration_s
     record.trials_done, record.best_trial, record.best_metric = 1, trial.id, value
     records.write_experiment(loc, record)

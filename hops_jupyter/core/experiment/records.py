@@ -19,8 +19,9 @@ import os
 import re
 import secrets
 import socket
+import stat
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import quote
 
@@ -181,9 +182,11 @@ def experiment_dir(experiment_id: str, cfg: project.Project | None = None) -> Lo
     """The folder of an existing experiment; an unknown id is a clear error."""
     cfg = cfg or project.current()
     if not isinstance(experiment_id, str) or not _ID_RE.match(experiment_id):
+        tail = str(experiment_id).rstrip("/").rsplit("/", 1)[-1]
+        hint = f" (a folder: its id is {tail!r})" if _ID_RE.match(tail) else ""
         raise KeyError(
-            f"Unknown experiment id {experiment_id!r}: ids look like '20261124T023015123-a1b2' "
-            "(see experiment.list())"
+            f"Unknown experiment id {experiment_id!r}{hint}: ids look like "
+            "'20261124T023015123-a1b2' (see experiment.list())"
         )
     loc = experiments_dir(cfg).child(experiment_id)
     if not loc.child(EXPERIMENT_FILE).isfile():
@@ -216,9 +219,91 @@ def write_json(loc: Location, data: dict[str, Any], sweep: bool = True) -> None:
     filesystem.atomic_write(loc, text, sweep)
 
 
+def regular_file(loc: Location) -> bool:
+    """Whether `loc` is a plain file (after symbolic links): a named pipe or a device in a
+    record's place would block or flood whoever opens it."""
+    if loc.scheme != "file":
+        return loc.isfile()
+    try:
+        return stat.S_ISREG(os.stat(loc.path).st_mode)
+    except (OSError, ValueError):  # missing, a name too long, a NUL byte
+        return False
+
+
 def read_json(loc: Location) -> dict[str, Any]:
+    if loc.scheme == "file" and not regular_file(loc):
+        raise FileNotFoundError(f"{loc.url} is not a file")
     with loc.fs.open_input_stream(loc.path) as stream:
-        return json.loads(stream.read())
+        text = stream.read()
+    try:
+        return json.loads(text)
+    except RecursionError:  # nested deeper than the parser goes: not a record of ours
+        raise ValueError(f"{loc.url} is nested too deeply to be a record") from None
+
+
+_ZERO = {"str": "", "int": 0}  # a required field missing from a file
+
+
+def _default(f: Field[Any]) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    if f.default_factory is not MISSING:
+        return f.default_factory()
+    return _ZERO.get(_kind(f), {} if _kind(f) == "dict" else None)
+
+
+def _kind(f: Field[Any]) -> str:
+    """`str`, `int`, `float`, `dict` or `list`: what a field's annotation says it holds."""
+    return str(f.type).split("|")[0].split("[")[0].strip()
+
+
+def _fit(f: Field[Any], value: Any) -> Any:
+    """A file's value for a field, of the field's type: text for text fields, and the field's
+    default for a number, dict or list of the wrong type (records are files anyone with
+    project access can write; a reader must not trip over one)."""
+    kind = _kind(f)
+    if value is None:
+        return None if "None" in str(f.type) else _default(f)
+    if kind == "str":
+        return value if isinstance(value, str) else str(value)
+    if kind in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return _default(f)
+        try:
+            finite = math.isfinite(value)  # a 400-digit int is no float either
+        except OverflowError:
+            return _default(f)
+        return value if finite or kind == "float" else _default(f)
+    if kind == "dict" and isinstance(value, dict) and _depth(value) <= MAX_DEPTH:
+        return value
+    return _default(f)
+
+
+MAX_DEPTH = 32  # nesting no record of ours has: deeper values would exhaust readers' recursion
+
+
+def _depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """How deeply lists and dicts nest in `value` (counting stops past `limit`)."""
+    children = value.values() if isinstance(value, dict) else value
+    if not isinstance(value, (dict, list)) or not children:
+        return 0
+    if limit <= 0:
+        return 1
+    return 1 + max(_depth(v, limit - 1) for v in children)
+
+
+def from_json(cls: type[Any], data: Any, **fixed: Any) -> Any:
+    """A record (`TrialRecord`, `ExperimentRecord`) from a file's JSON: unknown keys are
+    ignored, values of the wrong type replaced (see _fit), `fixed` values set as given."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a JSON {type(data).__name__}, not a record (a JSON object)")
+    values = {f.name: _fit(f, data[f.name]) if f.name in data else _default(f)
+              for f in fields(cls) if f.name not in fixed and _kind(f) != "list"}  # fmt: skip
+    record = cls(**values, **fixed)
+    if isinstance(getattr(record, "error", None), dict):  # shown as text by every reader
+        record.error = {str(k): v if v is None or isinstance(v, str) else str(v)
+                        for k, v in record.error.items()}  # fmt: skip
+    return record
 
 
 def write_experiment(loc: Location, record: ExperimentRecord, sweep: bool = True) -> None:
@@ -234,7 +319,7 @@ def write_trial(loc: Location, record: TrialRecord) -> None:
 def _latest_metric(loc: Location) -> dict[str, Any] | None:
     """The last complete line of metrics.jsonl (a line being appended is skipped)."""
     metrics = loc.child(METRICS_FILE)
-    if metrics.scheme == "file" and not os.path.exists(metrics.path):
+    if metrics.scheme == "file" and not regular_file(metrics):
         return None  # most trials report nothing: no Arrow file opened for them
     try:
         with metrics.fs.open_input_file(metrics.path) as stream:
@@ -244,17 +329,28 @@ def _latest_metric(loc: Location) -> dict[str, Any] | None:
     except (FileNotFoundError, OSError):
         return None
     for line in reversed(tail.splitlines()):
-        try:
-            return json.loads(line)
-        except json.JSONDecodeError:
-            continue
+        report = _report(line)
+        if report is not None:
+            return report
     return None
+
+
+def _report(line: str | bytes) -> dict[str, Any] | None:
+    """One line of metrics.jsonl as a report; None for anything else (garbage, a number, a
+    list, a line nested too deeply to parse)."""
+    try:
+        value = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def read_metrics(loc: Location, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
     """Complete lines of a trial's metrics.jsonl from byte `offset`, and the offset after them
     (a line still being written is left for the next read)."""
     metrics = loc.child(METRICS_FILE)
+    if metrics.scheme == "file" and not regular_file(metrics):
+        return [], offset
     try:
         with metrics.fs.open_input_file(metrics.path) as stream:
             stream.seek(offset)
@@ -264,10 +360,9 @@ def read_metrics(loc: Location, offset: int = 0) -> tuple[list[dict[str, Any]], 
     end = data.rfind(b"\n") + 1
     out = []
     for line in data[:end].splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
+        report = _report(line)
+        if report is not None:
+            out.append(report)
     return out, offset + end
 
 
@@ -287,12 +382,11 @@ def read_trials(loc: Location) -> list[TrialRecord]:
             continue
         trial_loc = loc.child(info.base_name)
         try:
-            data = read_json(trial_loc.child(TRIAL_FILE))
-        except (FileNotFoundError, OSError, json.JSONDecodeError):
-            continue
-        known = {f.name for f in fields(TrialRecord)}
-        trial = TrialRecord(**{k: v for k, v in data.items() if k in known})
-        trial.id = info.base_name  # the folder names it (logs, links), whatever the file says
+            # The folder names it (logs, links), whatever the file says.
+            trial = from_json(TrialRecord, read_json(trial_loc.child(TRIAL_FILE)),
+                              id=info.base_name)  # fmt: skip
+        except (FileNotFoundError, OSError, ValueError):
+            continue  # missing, half-written or not a record: not listed
         trial.latest = _latest_metric(trial_loc)
         trials.append(trial)
     trials.sort(key=lambda t: (t.started or "~", t.id))
@@ -320,9 +414,12 @@ def owner_alive(owner: dict[str, Any] | None) -> bool:
             return abs(proc.create_time() - float(owner["started"])) < 1.0 and (
                 proc.status() != psutil.STATUS_ZOMBIE
             )
-        except (psutil.Error, KeyError, TypeError, ValueError):
+        except (psutil.Error, KeyError, TypeError, ValueError, OverflowError):
             return False
-    return time.time() - float(owner.get("heartbeat") or 0) < HEARTBEAT_TIMEOUT_S
+    try:
+        return time.time() - float(owner.get("heartbeat") or 0) < HEARTBEAT_TIMEOUT_S
+    except (TypeError, ValueError):  # not a time: no sign of life
+        return False
 
 
 def _driver_lost(record: ExperimentRecord) -> None:
@@ -349,9 +446,10 @@ def _with_pending(record: ExperimentRecord, trials: list[TrialRecord]) -> list[T
 
 def read_experiment(loc: Location, with_trials: bool = True) -> ExperimentRecord:
     data = read_json(loc.child(EXPERIMENT_FILE))
-    data["id"], data["url"] = loc.name, loc.url  # the folder names it, whatever the file says
-    known = {f.name for f in fields(ExperimentRecord)}
-    record = ExperimentRecord(**{k: v for k, v in data.items() if k in known})
+    try:  # the folder names it, whatever the file says
+        record = from_json(ExperimentRecord, data, id=loc.name, url=loc.url)
+    except ValueError as err:
+        raise ValueError(f"{loc.child(EXPERIMENT_FILE).url} is {err}") from None
     if with_trials:
         record.trials = _with_pending(record, read_trials(loc))
     if record.status == RUNNING and not owner_alive(record.owner):
@@ -389,8 +487,10 @@ def request_stop(experiment_id: str, by: str = "user") -> ExperimentRecord:
     loc = experiment_dir(experiment_id)
     record = read_experiment(loc, with_trials=False)
     if record.status != RUNNING:
+        why = f": {record.status_message}" if record.status_message else ""
         raise NotRunning(
-            f"Experiment {experiment_id} is not running (status {record.status}): nothing to stop"
+            f"Experiment {experiment_id} is not running (status {record.status}{why}): "
+            "nothing to stop"
         )
     write_json(loc.child(STOP_FILE), {"requested": now(), "by": by})
     return record
@@ -415,31 +515,77 @@ def clear_stop(loc: Location) -> None:
 
 
 def log_path(experiment_id: str, trial_id: str, stream: str) -> Location:
-    """A trial's log file (`stdout`, `stderr` or `hdfs`); unknown names are clear errors."""
+    """A trial's log file (`stdout`, `stderr` or `hdfs`); unknown names are clear errors, and
+    so is a log that leads out of the experiment's folder (a symbolic link)."""
     if stream not in LOG_STREAMS:
         raise KeyError(f"Unknown log {stream!r}: one of {', '.join(LOG_STREAMS)}")
     loc = experiment_dir(experiment_id)
-    if not isinstance(trial_id, str) or not trial_id or "/" in trial_id or trial_id.startswith("."):
-        raise KeyError(f"Unknown trial {trial_id!r} in experiment {experiment_id}")
+    shown = repr(trial_id) if len(str(trial_id)) <= 120 else f"{str(trial_id)[:100]!r}…"
+    unknown = KeyError(f"Unknown trial {shown} in experiment {experiment_id}")
+    if not _is_name(trial_id):
+        raise unknown
     trial = loc.child(trial_id)
-    if not trial.isdir():
-        raise KeyError(f"Unknown trial {trial_id!r} in experiment {experiment_id}")
-    return trial.child(f"{stream}.log")
+    try:
+        if not trial.isdir():
+            raise unknown
+    except (OSError, ValueError):
+        raise unknown from None
+    path = trial.child(f"{stream}.log")
+    if path.scheme == "file":
+        inside = os.path.realpath(loc.path) + os.sep
+        if not os.path.realpath(path.path).startswith(inside):
+            raise KeyError(
+                f"The {stream} log of trial {shown} leads out of experiment {experiment_id}'s "
+                "folder (a symbolic link): not shown"
+            )
+    return path
+
+
+def _is_name(value: Any) -> bool:
+    """A folder name in the experiment's folder: no path, no hidden name, no NUL, not too long."""
+    if not isinstance(value, str) or not value or value.startswith("."):
+        return False
+    return "/" not in value and "\x00" not in value and len(value.encode(errors="replace")) <= 255
+
+
+def _whole_characters(data: bytes, at_start: bool) -> tuple[int, int]:
+    """Where the whole UTF-8 characters of `data` begin and end: a read that starts or stops
+    inside a character leaves its pieces to the neighbouring read (never two U+FFFD)."""
+    begin = 0
+    if at_start:
+        while begin < min(3, len(data)) and 0x80 <= data[begin] < 0xC0:
+            begin += 1  # continuation bytes of a character that began before
+    end = len(data)
+    for back in range(1, min(4, len(data) - begin) + 1):
+        byte = data[-back]
+        if byte < 0x80:
+            break
+        if byte >= 0xC0:  # a lead byte: is its character complete?
+            need = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            if need > back:
+                end = len(data) - back
+            break
+    return begin, end
 
 
 def read_log(
     experiment_id: str, trial_id: str, stream: str, offset: int | None = None, limit: int = 65536
 ) -> dict[str, Any]:
     """Up to `limit` bytes of a trial's log from `offset` (default: its last `limit` bytes),
-    and where the next read starts: a live tail is repeated reads from `next_offset`."""
+    and where the next read starts: a live tail is repeated reads from `next_offset`. Reads
+    start and stop between characters; a log that is not a plain file reads as empty."""
     loc = log_path(experiment_id, trial_id, stream)
-    try:
-        with loc.fs.open_input_file(loc.path) as f:
-            size = f.size()
-            start = max(0, size - limit) if offset is None else min(max(0, int(offset)), size)
-            f.seek(start)
-            data = f.read(min(limit, size - start))
-    except (FileNotFoundError, OSError):
-        size, start, data = 0, 0, b""
+    size, start, data = 0, 0, b""
+    if regular_file(loc):
+        try:
+            with loc.fs.open_input_file(loc.path) as f:
+                size = f.size()
+                start = max(0, size - limit) if offset is None else min(max(0, int(offset)), size)
+                f.seek(start)
+                data = f.read(min(limit, size - start))
+        except (FileNotFoundError, OSError):
+            size, start, data = 0, 0, b""
+    begin, end = _whole_characters(data, at_start=start > 0)
+    start, data = start + begin, data[begin:end]
     return {"stream": stream, "text": data.decode(errors="replace"), "offset": start,
             "next_offset": start + len(data), "size": size}  # fmt: skip

@@ -559,6 +559,10 @@ class ExperimentRun:
         record.pending = {}  # trials that never started have their own PENDING record now
         self._summarize()
         self._write(sweep=True)
+        if self.cfg.tensorboard:  # a FAILED experiment keeps no TensorBoard nobody asked for
+            from hops_jupyter.core import tensorboard
+
+            tensorboard.experiment_ended(record.id, status)
         self._hook("on_finished", record)
 
     def _write(self, sweep: bool = False) -> None:
