@@ -4,7 +4,6 @@ Screenshots of each step are kept in test-artifacts/browser/ under stable names 
 shows panel.png and widget.png)."""
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -14,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port, require_system
+from tests.conftest import require_system
+from tests.lab import running_lab
 
 pytestmark = pytest.mark.browser
 
@@ -64,37 +64,8 @@ def lab(tmp_path, hops_home):
     (root / "experiment.ipynb").write_text(
         _notebook([("sklearn", SKLEARN_CELL), ("long", LONG_CELL), ("board", BOARD_CELL)])
     )
-    # JupyterLab's own settings and workspaces in the test's folder: the user's theme or a
-    # layout saved by an earlier run must not leak in; no news prompt over the screenshots.
-    settings = tmp_path / "lab-settings"
-    news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
-    news.parent.mkdir(parents=True)
-    news.write_text(json.dumps({"fetchNews": "false"}))
-    env = {**os.environ, "HOPS_TENSORBOARD": "false", "JUPYTERLAB_SETTINGS_DIR": str(settings),
-           "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "lab-workspaces")}  # fmt: skip
-    port = free_port()
-    log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", f"--port={port}", "--ip=127.0.0.1", "--no-browser",
-         f"--ServerApp.base_url={BASE}", f"--IdentityProvider.token={TOKEN}", f"--ServerApp.root_dir={root}",
-         "--allow-root", "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}{BASE}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}api/status?token={TOKEN}", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, (
-                tmp_path / "lab.log"
-            ).read_text()
-            time.sleep(0.5)
-    yield url, proc, root
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with running_lab(tmp_path, root, BASE, TOKEN) as lab:
+        yield lab.url, lab.proc, root
 
 
 def _api(lab_url: str, path: str, method: str = "GET"):

@@ -8,11 +8,17 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import subprocess
+import sys
 import threading
+import time
 import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 from jupyter_client.manager import start_new_kernel
 from tornado.httpclient import HTTPClientError
@@ -22,6 +28,8 @@ from hops_jupyter.core.experiment import records
 from hops_jupyter.widgets import charts, render
 from hops_jupyter.widgets.series import ReportSeries
 from hops_jupyter.widgets.view import ExperimentView
+from tests.conftest import require_system
+from tests.lab import running_lab
 
 BASE = "/hub/user/alice/"
 EXP = "20260101T000000000-abcd"
@@ -420,3 +428,208 @@ def test_widget_shows_records_of_the_wrong_types_in_a_kernel(hops_home):
         kc.stop_channels()
         km.shutdown_kernel(now=True)
     assert isinstance(ExperimentView(EXP).panel.table_html, str)
+
+
+# --- in the browser: the side panel, saved outputs and both log viewers ------------------------
+
+LAB_TOKEN = "hostile-test-token"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "hostile"
+EVIL_NAME = '<img src=x onerror="window.__pwned = 1">'
+LIVE_VIEW = f"""from hops_jupyter.widgets.view import ExperimentView
+view = ExperimentView({EXP!r}); view.display(); view.follow()"""
+
+
+class ChattyLog:
+    """A trial log growing at `rate` bytes a second from a thread, numbered line by line, that
+    remembers how many lines it had written when."""
+
+    def __init__(self, path: Path, rate: int = 500_000) -> None:
+        self.path, self.rate = path, rate
+        self.written: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._write, daemon=True)
+
+    def _write(self) -> None:
+        line = 0
+        per_tick = self.rate // 10 // 105
+        with open(self.path, "a") as log:
+            while not self._stop.wait(0.1):
+                log.write(
+                    "".join(f"line {n:08d} {'.' * 90}\n" for n in range(line, line + per_tick))
+                )
+                log.flush()
+                line += per_tick
+                self.written.append((time.monotonic(), line))
+
+    def lines_at(self, when: float) -> int:
+        """How many lines were written by `when` (time.monotonic())."""
+        return max([n for t, n in self.written if t <= when], default=0)
+
+    def __enter__(self) -> ChattyLog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def _assert_follows(read_text: Any, log: ChattyLog, what: str) -> None:
+    """The viewer shows lines written in the last few seconds (not a backlog it reads at
+    64 KiB a second)."""
+    time.sleep(6)
+    deadline = time.monotonic() + 15
+    while True:
+        shown = [int(n) for n in re.findall(r"line (\d{8})", read_text())]
+        recent = log.lines_at(time.monotonic() - 4)
+        if shown and max(shown) >= recent:
+            return
+        assert time.monotonic() < deadline, f"{what} shows line {max(shown, default=None)}, " \
+            f"{log.lines_at(time.monotonic())} written"  # fmt: skip
+        time.sleep(0.5)
+
+
+@pytest.fixture
+def hostile_lab(tmp_path, hops_home):
+    """JupyterLab with a RUNNING hostile experiment (its driver: a sleeping process) and two
+    notebooks: saved TensorBoard outputs written by someone else, and a live view."""
+    require_system("/usr/bin/chromium")
+    driver = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    owner = {**records.this_owner(), "pid": driver.pid,
+             "started": psutil.Process(driver.pid).create_time()}  # fmt: skip
+    trials = {
+        "run": {"params": {"x": {"a": [1]}}, "status": "RUNNING", "started": "2020-01-01T00:00:00"},
+        "b": {"params": {"x": 2}, "status": "FAILED", "started": "2020-01-01T00:00:01",
+              "error": {"type": ["Value", "Error"], "message": {"m": 1}, "traceback": 12}},
+    }  # fmt: skip
+    fields = {"name": EVIL_NAME, "status": "RUNNING", "owner": owner, "trials_total": 3,
+              "search_space": {"x": [1, 2]}, "pending": {"<b>q</b>": {"x": 3}}}  # fmt: skip
+    folder = write_record(hops_home, trials=trials, fields=fields)
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    (root / "evil.html").write_text("<script>parent.window.__pwned = 2</script>")
+    mime = "application/vnd.hops.tensorboard+json"
+    saved = [
+        {"output_type": "display_data", "metadata": {}, "data": {mime: data, "text/plain": "tb"}}
+        for data in ({"experiment_id": EXP, "path": "../../files/evil.html", "height": 10**9},
+                     {"experiment_id": "../../api/contents", "path": "../../api/contents"})
+    ]  # fmt: skip
+    for name, source, outputs in (("saved", "%tensorboard", saved), ("live", LIVE_VIEW, [])):
+        cell = {"id": name, "cell_type": "code", "metadata": {}, "source": source,
+                "outputs": outputs, "execution_count": None}  # fmt: skip
+        (root / f"{name}.ipynb").write_text(json.dumps({
+            "cells": [cell], "nbformat": 4, "nbformat_minor": 5,
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                        "language": "python"}}}))  # fmt: skip
+    try:
+        with running_lab(tmp_path, root, BASE, LAB_TOKEN) as lab:
+            yield lab.url, folder
+    finally:
+        driver.kill()
+        driver.wait()
+
+
+@pytest.mark.browser
+def test_hostile_records_and_outputs_in_the_browser(hostile_lab):
+    """In JupyterLab: a saved TensorBoard output frames only its experiment's proxy (whatever
+    path it carries), and one with a bad id says so; the side panel shows a hostile record's
+    values as text; both log viewers keep up with a trial writing 500 KB a second."""
+    from playwright.sync_api import expect, sync_playwright
+
+    lab, folder = hostile_lab
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )  # fmt: skip
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        proxied: list[str] = []
+
+        def no_tensorboard(route: Any) -> None:
+            proxied.append(route.request.url)  # no TensorBoard started for this test
+            route.abort()
+
+        page.route("**/hops/tensorboard/**", no_tensorboard)
+        try:
+            page.goto(f"{lab}lab/tree/saved.ipynb?token={LAB_TOKEN}")
+            outputs = page.locator(".jp-NotebookPanel:visible .hops-TensorBoardOutput")
+            expect(outputs).to_have_count(2, timeout=90_000)
+            expect(outputs.nth(1)).to_contain_text("not a TensorBoard output", timeout=30_000)
+            expect(outputs.nth(1).locator("iframe, button")).to_have_count(0)
+            outputs.nth(0).locator(".hops-show-tensorboard").click()
+            frame = outputs.nth(0).locator("iframe")
+            expect(frame).to_have_attribute(
+                "src", re.compile(f"^[^?#]*{BASE}hops/tensorboard/{EXP}/$")
+            )
+            assert frame.evaluate("f => f.style.height") == "4000px"
+
+            page.locator('.jp-SideBar [data-id="hops-experiments-panel"]').click()
+            row = page.locator(f'.hops-Experiment[data-experiment-id="{EXP}"]')
+            expect(row.locator(".hops-Experiment-name")).to_have_text(EVIL_NAME, timeout=30_000)
+            row.locator(".hops-Experiment-title").click()
+            expect(row.locator(".hops-Trial")).to_have_count(3, timeout=20_000)
+            expect(
+                row.locator('.hops-Trial[data-trial-id="b"] .hops-Trial-errorMessage')
+            ).to_have_text("['Value', 'Error']: {'m': 1}")
+            expect(row.locator('.hops-Trial[data-trial-id="run"] .hops-Trial-params')).to_have_text(
+                'x={"a":[1]}'
+            )
+            expect(row.locator('.hops-Trial[data-trial-id="<b>q</b>"]')).to_have_count(1)
+
+            with ChattyLog(folder / "run" / "stdout.log") as chatty:
+                row.locator('.hops-Trial[data-trial-id="run"] .hops-open-log').click()
+                text = page.locator(".hops-LogView:visible .hops-LogView-text")
+                expect(text).to_contain_text(re.compile(r"line \d{8}"), timeout=30_000)
+                _assert_follows(lambda: text.evaluate("t => t.textContent.slice(-3000)"),
+                                chatty, "the log tab")  # fmt: skip
+
+                page.goto(f"{lab}lab/tree/live.ipynb?reset&token={LAB_TOKEN}")  # only it open
+                expect(page.get_by_text(re.compile(r"\| Idle")).first).to_be_visible(
+                    timeout=120_000
+                )
+                cell = page.locator(".jp-NotebookPanel:visible .jp-Cell").first
+                for _ in range(5):  # a key pressed while the kernel connects runs nothing
+                    cell.locator(".cm-content").click()
+                    page.keyboard.press("Shift+Enter")
+                    prompt = cell.locator(".jp-InputPrompt")
+                    try:
+                        expect(prompt).to_have_text(re.compile(r"\[(\*|\d+)\]"), timeout=10_000)
+                        break
+                    except AssertionError:
+                        continue
+                panel = cell.locator(".hops-panel")
+                expect(panel.locator('tbody[data-trial="run"]')).to_be_visible(timeout=120_000)
+                expect(cell.locator(".jp-OutputArea")).to_contain_text(EVIL_NAME)
+                panel.locator('tbody[data-trial="run"] td').first.click()
+                logs = panel.locator(".hops-logtext")
+                expect(logs).to_contain_text(re.compile(r"line \d{8}"), timeout=30_000)
+                _assert_follows(lambda: logs.evaluate("t => t.textContent.slice(-3000)"),
+                                chatty, "the widget's log viewer")  # fmt: skip
+            assert page.evaluate("window.__pwned") is None
+            assert all(f"/hops/tensorboard/{EXP}/" in url for url in proxied), proxied
+        except Exception:
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "failure.png"))
+            raise
+        finally:
+            browser.close()
+
+
+def test_stop_get_and_compare_take_results_and_refuse_odd_input(hops_home):
+    import pandas as pd
+
+    from hops import experiment
+
+    result = experiment.launch(lambda: 1.0)
+    assert experiment.get(result).id == result.id
+    with pytest.raises(records.NotRunning, match="not running"):
+        experiment.stop(result)
+    table = experiment.compare([result, result.id])
+    assert isinstance(table, pd.DataFrame) and list(table.index) == [result.id]
+    for bad in (None, 5):
+        with pytest.raises(
+            TypeError, match=f"compare\\(\\) takes experiment ids or results.*{bad}"
+        ):
+            experiment.compare(bad)
+    with pytest.raises(KeyError, match="Unknown experiment id"):
+        experiment.compare(["nope"])

@@ -443,3 +443,21 @@ async def test_trial_logs_and_stop_through_the_api(jp_fetch, hops_home):
             "hops", "api", "experiments", "20990101T000000000-abcd", "stop", method="POST", body=""
         )
     assert raised.value.code == 404
+
+
+async def test_proxy_follows_a_tensorboard_restarted_on_another_port(jp_fetch, hops_home):
+    """The proxy caches where a TensorBoard listens for a few seconds; one stopped and started
+    again meanwhile (the panel's stop, then %tensorboard in a kernel) is found at its new port
+    instead of a refused connection turning into a 500."""
+    result = experiment.launch(lambda: 1.0)
+    try:
+        first = await jp_fetch("hops", "tensorboard", result.id, "data", "runs")
+        assert first.code == 200
+        old = tensorboard.find(result.id).port
+        tensorboard.stop(result.id)
+        started = tensorboard.start(result.id)
+        assert started.info is not None and started.info.port != old
+        again = await jp_fetch("hops", "tensorboard", result.id, "data", "runs")
+        assert again.code == 200
+    finally:
+        tensorboard.stop(result.id)

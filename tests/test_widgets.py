@@ -3,13 +3,9 @@ and final outputs of real kernels."""
 
 import json
 import math
-import os
 import random
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 from html.parser import HTMLParser
 from pathlib import Path
 from urllib.parse import quote
@@ -24,7 +20,8 @@ from hops_jupyter.widgets import charts, formatting, palette, render
 from hops_jupyter.widgets.importance import param_importances
 from hops_jupyter.widgets.series import ReportSeries
 from hops_jupyter.widgets.view import ExperimentView
-from tests.conftest import free_port, require_system
+from tests.conftest import require_system
+from tests.lab import running_lab
 
 
 def train(lr, units):
@@ -480,9 +477,10 @@ HOSTILE = {
 
 def write_hostile_experiment(hops_home, experiment_id: str = "20260102T030405678-beef") -> str:
     """A hand-written experiment.json (and one trial.json) whose strings are HTML, and whose
-    `id` does not match its folder."""
+    `id` does not match its folder; its trial's folder is named like HTML too (readers take a
+    trial's id from its folder)."""
     folder = hops_home / "Projects" / "demo" / "Experiments" / experiment_id
-    (folder / "run").mkdir(parents=True)
+    (folder / HOSTILE_ID).mkdir(parents=True)
     record = {
         "id": HOSTILE_ID, "name": "<b>name</b>", "kind": HOSTILE["kind"], "function": "f",
         "direction": "max", "metric_key": None, "search_space": {}, "engine": "local",
@@ -493,7 +491,7 @@ def write_hostile_experiment(hops_home, experiment_id: str = "20260102T030405678
     trial = {"id": HOSTILE_ID, "params": {}, "status": HOSTILE["trial_status"],
              "error": {"type": "<i>T</i>", "message": HOSTILE["error"],
                        "traceback": HOSTILE["error"]}}  # fmt: skip
-    (folder / "run" / "trial.json").write_text(json.dumps(trial))
+    (folder / HOSTILE_ID / "trial.json").write_text(json.dumps(trial))
     return experiment_id
 
 
@@ -620,30 +618,8 @@ def lab(tmp_path, hops_home):
                 "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
                                             "language": "python"}}}  # fmt: skip
     (root / "widget.ipynb").write_text(json.dumps(notebook))
-    port = free_port()
-    log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", f"--port={port}", "--ip=127.0.0.1", "--no-browser",
-         f"--ServerApp.base_url={LAB_BASE}", f"--IdentityProvider.token={LAB_TOKEN}",
-         f"--ServerApp.root_dir={root}", "--allow-root", "--LabApp.news_url=",
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "HOPS_TENSORBOARD": "false"},
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}{LAB_BASE}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}api/status?token={LAB_TOKEN}", timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, (
-                tmp_path / "lab.log"
-            ).read_text()
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=30)
-    log.close()
+    with running_lab(tmp_path, root, LAB_BASE, LAB_TOKEN) as lab:
+        yield lab.url
 
 
 @pytest.mark.browser

@@ -142,17 +142,22 @@ class TensorBoardProxyHandler(JupyterHandler):
             query = f"?{self.request.query}" if self.request.query else ""
             self.redirect(f"{self.request.path}/{query}")
             return
-        for attempt in (1, 2):
+        error: Exception | None = None
+        for _ in (1, 2):
             info = await _targets.get(experiment_id)
-            response = await self._fetch(info, path)
-            if response.code != 599 or attempt == 2:
-                break
-            _targets.forget(experiment_id)  # the process went away: look it up (or start) again
-        if response.code == 599:
-            raise web.HTTPError(
-                502, f"TensorBoard for {experiment_id} did not answer: {response.error}"
-            )
-        self._relay(response, experiment_id)
+            try:
+                response = await self._fetch(info, path)
+            except OSError as err:  # refused: tornado raises it whatever raise_error says
+                error = err
+            else:
+                if response.code != 599:
+                    self._relay(response, experiment_id)
+                    return
+                error = response.error
+            # The process went away (stopped, or replaced by one on another port): look it up,
+            # or start it, again.
+            _targets.forget(experiment_id)
+        raise web.HTTPError(502, f"TensorBoard for {experiment_id} did not answer: {error}")
 
     async def _fetch(self, info: tensorboard.TensorBoardInfo, path: str) -> httpclient.HTTPResponse:
         url = f"http://127.0.0.1:{info.port}{self._upstream_path(path)}"

@@ -5,6 +5,7 @@
 const STREAMS = ["stdout", "stderr", "hdfs"];
 const POLL_MS = 1000;
 const LOG_MAX_CHARS = 400000; // the viewer keeps the tail of a long log
+const LOG_CHUNK = 65536; // the most bytes one answer of the log route holds
 
 function pageConfig() {
   const node = document.getElementById("jupyter-config-data");
@@ -243,12 +244,11 @@ function render({ model, el }) {
         if (shown.length > LOG_MAX_CHARS) shown = "…" + shown.slice(shown.length - LOG_MAX_CHARS);
         if (offset === null || data.text) text.textContent = shown;
         if (atEnd) text.scrollTop = text.scrollHeight;
-        // Behind a chatty trial by more than the viewer keeps: jump to the tail; a little
-        // behind: read on at once (each answer is at most 64 KiB).
-        // (A few bytes short of the end is a character still being written, not a backlog.)
+        // Behind a chatty trial by more than the viewer keeps: jump to the tail; by more than
+        // one answer holds: read on at once, not a second later (it would never catch up).
         const behind = (data.size || 0) - data.next_offset;
         offset = behind > LOG_MAX_CHARS ? null : data.next_offset;
-        if (behind > 3) [again, delay] = [true, 0];
+        if (behind > LOG_CHUNK) [again, delay] = [true, 0];
         const size = data.size === undefined ? "" : ` · ${data.size} bytes`;
         state.textContent = (shown ? "" : "empty") + size + (live() ? " · live" : "");
       }

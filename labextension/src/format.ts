@@ -35,9 +35,13 @@ export function longTime(iso: string | null | undefined): string {
   return Number.isNaN(date.getTime()) ? '' : date.toLocaleString();
 }
 
-/** Numbers with 6 significant digits at most (metrics are floats with noise in the last bits). */
+/** Numbers with 6 significant digits at most (metrics are floats with noise in the last bits);
+ * lists and dicts (a parameter can be any JSON value) as JSON, not "[object Object]". */
 export function formatValue(value: unknown): string {
-  return typeof value === 'number' ? Number(value.toPrecision(6)).toString() : String(value);
+  if (typeof value === 'number') {
+    return Number(value.toPrecision(6)).toString();
+  }
+  return typeof value === 'object' && value !== null ? JSON.stringify(value) : String(value);
 }
 
 /** `lr=0.1, layers=3`; tf_config is plumbing, not a hyperparameter. */

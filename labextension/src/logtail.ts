@@ -11,6 +11,8 @@ const POLL_MS = 1000;
 const STATUS_EVERY = 3;
 /** What the view keeps: a chatty trial must not grow the page without bound. */
 const MAX_CHARS = 1_000_000;
+/** The most bytes one answer of the log route holds. */
+const CHUNK_BYTES = 65536;
 const LIVE = new Set(['RUNNING', 'PENDING']);
 
 export class LogTail implements IDisposable {
@@ -88,6 +90,7 @@ export class LogTail implements IDisposable {
     this._error = null;
     this._done = false;
     this._loaded = false;
+    this._behind = false;
   }
 
   private _schedule(delay: number): void {
@@ -113,7 +116,8 @@ export class LogTail implements IDisposable {
       try {
         await this._read(stream);
       } finally {
-        this._done = !wasLive; // read (or failed to read) after the trial ended: final
+        // Read (or failed to read) after the trial ended, and nothing left: final.
+        this._done = !wasLive && !this._behind;
       }
     } catch (error) {
       this._error = (error as Error)?.message ?? String(error);
@@ -122,7 +126,7 @@ export class LogTail implements IDisposable {
     } finally {
       this._busy = false;
     }
-    this._schedule(POLL_MS);
+    this._schedule(this._behind ? 0 : POLL_MS);
   }
 
   private async _readStatus(): Promise<void> {
@@ -142,6 +146,15 @@ export class LogTail implements IDisposable {
     }
     if (this._offset !== undefined && chunk.size < this._offset) {
       this._reset(); // the file was rewritten: start again from its tail
+      return;
+    }
+    // Behind a chatty trial by more than one answer holds: read on at once, not a second later
+    // (it would never catch up); by more than the view keeps, go on from its tail.
+    const behind = chunk.size - chunk.next_offset;
+    this._behind = behind > CHUNK_BYTES;
+    if (this._offset !== undefined && behind > MAX_CHARS) {
+      this._text = '';
+      this._offset = undefined;
       return;
     }
     if (this._offset === undefined) {
@@ -168,6 +181,7 @@ export class LogTail implements IDisposable {
   private _live = true;
   private _loaded = false;
   private _done = false;
+  private _behind = false;
   private _error: string | null = null;
   private _active = false;
   private _busy = false;

@@ -405,7 +405,12 @@ def report(metric: Any, step: int | None = None, **more: Any) -> None:
 def stop(experiment_id: str) -> None:
     """Ask a running experiment to stop, whichever kernel or process runs it: its driver sees
     the request within a second, kills the running trials and returns what finished."""
-    records.request_stop(str(experiment_id))
+    records.request_stop(_experiment_id(experiment_id))
+
+
+def _experiment_id(value: Any) -> str:
+    """An experiment id from an id or a result (whose str() is its folder)."""
+    return value.id if isinstance(value, ExperimentResult) else str(value)
 
 
 def mirrored(*args: Any, **kwargs: Any) -> ExperimentResult:
@@ -465,7 +470,7 @@ def show(experiment_id: str | None = None) -> Any:
 
 def get(experiment_id: str) -> ExperimentRecord:
     """One experiment's record with its trials (each with its latest reported metric)."""
-    return records.get(str(experiment_id))
+    return records.get(_experiment_id(experiment_id))
 
 
 _LIST_COLUMNS = ("id", "name", "kind", "status", "started", "duration_s", "trials_done",
@@ -496,7 +501,14 @@ def compare(experiment_ids: Any) -> Any:
 
     if isinstance(experiment_ids, (str, ExperimentResult)):
         experiment_ids = [experiment_ids]
-    ids = [getattr(e, "id", e) for e in experiment_ids]
+    try:
+        given = [*experiment_ids]
+    except TypeError:
+        raise TypeError(
+            f"compare() takes experiment ids or results (a list, or experiment.list().id), "
+            f"got {experiment_ids!r}"
+        ) from None
+    ids = [*dict.fromkeys(_experiment_id(e) for e in given)]  # each once (`list` is ours here)
     found = [records.read_experiment(records.experiment_dir(str(i)), with_trials=False)
              for i in ids]  # fmt: skip
     rows, params = [], {}
