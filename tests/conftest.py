@@ -30,6 +30,7 @@ HOPS_ENV = (
     "HOPS_TENSORBOARD_MAX",
     "HOPS_TENSORBOARD_ENDED_IDLE_S",
     "JUPYTER_RUNTIME_DIR",
+    "HOPS_SERVER_BASE_URL",  # a server extension started in this process exports it
 )
 
 
@@ -47,6 +48,20 @@ def hops_home(tmp_path, monkeypatch):
     cwd.mkdir()
     monkeypatch.chdir(cwd)
     return home
+
+
+# The server extension's tests (pytest-jupyter's jp_fetch) run it under a non-root base_url.
+SERVER_BASE = "/hub/user/alice/"
+
+
+@pytest.fixture
+def jp_base_url():
+    return SERVER_BASE
+
+
+@pytest.fixture
+def jp_server_config():
+    return {"ServerApp": {"jpserver_extensions": {"hops_jupyter": True}}}
 
 
 def free_port() -> int:

@@ -28,21 +28,11 @@ from hops_jupyter.core.experiment import records
 from hops_jupyter.widgets import charts, render
 from hops_jupyter.widgets.series import ReportSeries
 from hops_jupyter.widgets.view import ExperimentView
+from tests.conftest import SERVER_BASE as BASE
 from tests.conftest import require_system
 from tests.lab import running_lab
 
-BASE = "/hub/user/alice/"
 EXP = "20260101T000000000-abcd"
-
-
-@pytest.fixture
-def jp_base_url():
-    return BASE
-
-
-@pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"hops_jupyter": True}}}
 
 
 def _folder(hops_home: Path, experiment_id: str = EXP) -> Path:
@@ -198,11 +188,11 @@ def test_named_pipes_in_records_do_not_block_readers(hops_home):
 
 
 def test_a_result_or_folder_given_as_an_id_is_named_with_its_id(hops_home):
-    """experiment.stop/get take ids: given a result (whose text is its folder) or None, the
+    """experiment.stop/get take ids or results: given a folder (a result's text) or None, the
     error names the value and, for a folder, the id to use."""
     result = experiment.launch(lambda: 1.0)
     with pytest.raises(KeyError, match=f"a folder: its id is '{result.id}'"):
-        experiment.stop(result)
+        experiment.stop(str(result))
     with pytest.raises(KeyError, match="Unknown experiment id 'None': ids look like"):
         experiment.stop(None)
     with pytest.raises(records.NotRunning, match="not running .status FINISHED.: nothing"):

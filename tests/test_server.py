@@ -10,18 +10,7 @@ from tornado.httpclient import HTTPClientError
 
 from hops import experiment, tensorboard
 from hops_jupyter.core.experiment import records
-
-BASE = "/hub/user/alice/"
-
-
-@pytest.fixture
-def jp_base_url():
-    return BASE
-
-
-@pytest.fixture
-def jp_server_config():
-    return {"ServerApp": {"jpserver_extensions": {"hops_jupyter": True}}}
+from tests.conftest import SERVER_BASE as BASE
 
 
 def tf_train(lr):

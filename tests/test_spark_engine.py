@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,12 @@ pytestmark = pytest.mark.spark
 def _layout(hops_home: Path, result) -> dict:
     """Which files each trial folder holds and which keys the records have."""
     exp = hops_home / "Projects" / hdfs.get_plain_path(result.path).split("/Projects/", 1)[1]
+    # TensorBoard event files are named after their time, host and process: keep their kind.
+    events = re.compile(r"^events\.out\.tfevents\..*\.hops$")
     trials = {
-        p.name: sorted(f.name for f in p.iterdir()) for p in sorted(exp.iterdir()) if p.is_dir()
+        p.name: sorted(events.sub("events.out.tfevents.*.hops", f.name) for f in p.iterdir())
+        for p in sorted(exp.iterdir())
+        if p.is_dir()
     }
     trial_keys = {
         sorted(json.loads((exp / t / "trial.json").read_text())).__str__() for t in trials
