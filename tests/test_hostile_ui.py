@@ -24,7 +24,7 @@ from jupyter_client.manager import start_new_kernel
 from tornado.httpclient import HTTPClientError
 
 from hops import experiment
-from hops_jupyter.core.experiment import records
+from hops_jupyter.core.experiment import logs, records
 from hops_jupyter.widgets import charts, render
 from hops_jupyter.widgets.series import ReportSeries
 from hops_jupyter.widgets.view import ExperimentView
@@ -181,7 +181,7 @@ def test_named_pipes_in_records_do_not_block_readers(hops_home):
     os.mkfifo(folder / "ok" / "stdout.log")
     record = _in_thread(lambda: experiment.get(EXP))
     assert [t.id for t in record.trials] == ["ok"] and record.trials[0].latest is None
-    log = _in_thread(lambda: records.read_log(EXP, "ok", "stdout"))
+    log = _in_thread(lambda: logs.read(EXP, "ok", "stdout"))
     assert (log["text"], log["size"]) == ("", 0)
     series = ReportSeries()
     assert _in_thread(lambda: series.read(records.experiment_dir(EXP), ["ok"])) is False

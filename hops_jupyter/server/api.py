@@ -16,7 +16,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from hops_jupyter.core import tensorboard
-from hops_jupyter.core.experiment import records
+from hops_jupyter.core.experiment import logs, records
 
 
 def experiment_json(record: records.ExperimentRecord, with_trials: bool) -> dict[str, Any]:
@@ -93,9 +93,7 @@ class TrialLogHandler(HopsAPIHandler):
                 400, f"offset must be a whole number of bytes, 0 or more, got {raw[:40]!r}"
             )
         try:
-            data = await asyncio.to_thread(
-                records.read_log, experiment_id, trial_id, stream, offset
-            )
+            data = await asyncio.to_thread(logs.read, experiment_id, trial_id, stream, offset)
         except KeyError as err:
             raise web.HTTPError(404, str(err.args[0] if err.args else err)) from None
         self.write_json(data)
