@@ -310,6 +310,20 @@ def test_trial_colours_are_distinct_beyond_ten_and_the_same_live_and_final(hops_
     assert all(marker_colours[numbers[t]] == c for t, c in final.items())
 
 
+def test_charts_of_many_trials_draw_the_running_and_the_best(hops_home):
+    """Lines are capped as the table's rows are: beyond charts.LINES_MAX trials a chart draws
+    the running ones and the best, and its title says so."""
+    result = experiment.grid_search(train, {"lr": [0.1, 0.2, 0.3], "units": list(range(40))})
+    record, series = experiment.get(result.id), ReportSeries()
+    series.read(records.experiment_dir(result.id), [t.id for t in record.trials])
+    curves = plotted(charts.curves_figure(record, series))
+    assert len(curves.data) == charts.LINES_MAX
+    assert f"running and best {charts.LINES_MAX} of 120 trials" in curves.layout.title.text
+    metric = {t.id: t.metric for t in record.trials}
+    drawn = sorted(metric[t.meta] for t in curves.data)
+    assert drawn == sorted(metric.values())[-charts.LINES_MAX :]  # the best (ties either way)
+
+
 def test_chart_axes_read_right(hops_home):
     result = experiment.grid_search(train, {"lr": [0.1, 0.2], "units": [1, 2]})
     record = experiment.get(result.id)

@@ -24,9 +24,10 @@ from hops_jupyter.widgets import formatting as fmt
 from hops_jupyter.widgets import palette, render
 from hops_jupyter.widgets.importance import MIN_TRIALS, is_log, param_importances
 from hops_jupyter.widgets.series import METRIC, ReportSeries
-from hops_jupyter.widgets.table import shows_metric
+from hops_jupyter.widgets.table import shown, shows_metric
 
 LEGEND_MAX = 20  # more trials than this: hover names them, a legend would bury the chart
+LINES_MAX = 100  # lines per chart: the running trials, then the best (as the table does)
 EXTRA_KEYS_MAX = 8
 LIVE = ("curves", "history", "parcoords", "extras", "importance")  # live charts, in order
 IMPORTANCE_GROWTH = 1.5  # live importances are redone when the scored trials grew this much
@@ -97,7 +98,7 @@ def _trial_traces(
     numbers, colours = palette.numbers(record), palette.colours(record)
     traces, all_steps = [], []
     many = len(numbers) > LEGEND_MAX
-    for trial in record.trials:
+    for trial in shown(record, LINES_MAX):  # plotly's cost grows with every line
         points = series.trials.get(trial.id)
         steps, values = points.series(key) if points else ([], [])
         if not steps:
@@ -115,13 +116,20 @@ def _trial_traces(
     return traces, all_steps
 
 
+def _lines_note(record: ExperimentRecord) -> str:
+    """What a chart of capped lines leaves out, for its title."""
+    hidden = len(record.trials) - LINES_MAX
+    return f" (running and best {LINES_MAX} of {len(record.trials)} trials)" if hidden > 0 else ""
+
+
 def curves_figure(record: ExperimentRecord, series: ReportSeries) -> Figure | None:
     """The reported metric per trial against step."""
     traces, steps = _trial_traces(record, series, METRIC)
     if not traces:
         return None
     name = render.metric_name(record)
-    return figure(traces, layout(f"{name} per step", xaxis=step_axis(series, steps),
+    title = f"{name} per step" + _lines_note(record)
+    return figure(traces, layout(title, xaxis=step_axis(series, steps),
                                  yaxis={"title": {"text": name}}))  # fmt: skip
 
 
@@ -300,7 +308,9 @@ def extras_figure(record: ExperimentRecord, series: ReportSeries) -> Figure | No
         grid[f"xaxis{suffix}"].update(step_axis(series, steps))
         grid[f"yaxis{suffix}"]["title"] = {"text": key}
     rows = math.ceil(len(keys) / min(2, len(keys)))
-    grid.update(layout("other reported values", height=80 + 250 * rows, top=70))
+    grid.update(
+        layout("other reported values" + _lines_note(record), height=80 + 250 * rows, top=70)
+    )
     return figure(data, grid)
 
 

@@ -95,7 +95,7 @@ def best_first(record: ExperimentRecord, trials: list[TrialRecord]) -> list[Tria
     return sorted(trials, key=key)
 
 
-def _shown(record: ExperimentRecord, limit: int) -> list[TrialRecord]:
+def shown(record: ExperimentRecord, limit: int) -> list[TrialRecord]:
     """At most `limit` trials: the running ones, then the best."""
     if len(record.trials) <= limit:
         return list(record.trials)
@@ -215,16 +215,16 @@ def table_html(
     the user sorts by clicking a column header); `inline`: styles inline or as classes."""
     style = _Style(inline)
     rows = _Rows(record, style)
-    shown = _shown(record, limit)
+    trials = shown(record, limit)
     if order == "best":
-        shown = best_first(record, shown)
-    more = len(record.trials) - len(shown)
+        trials = best_first(record, trials)
+    more = len(record.trials) - len(trials)
     note = (
         f"<p><i>{more} more trials not shown: experiment.get({esc(repr(record.id))}).trials "
         "lists them all</i></p>" if more > 0 else ""
     )  # fmt: skip
     return (
         f"<div{style('scroll')}><table{style('table', cls='hops-trials')}>"
-        f"<thead><tr>{rows.head()}</tr></thead>{''.join(rows.trial(t) for t in shown)}"
+        f"<thead><tr>{rows.head()}</tr></thead>{''.join(rows.trial(t) for t in trials)}"
         f"</table></div>{note}"
     )
