@@ -312,11 +312,8 @@ def experiment_ended(experiment_id: str, status: str) -> bool:
 
 def _spawn(experiment_id: str, logdir: str, idle: float, ended_idle: float) -> subprocess.Popen:
     log = registry_dir() / f".{experiment_id}.log"
-    args = [
-        sys.executable, "-m", "hops_jupyter.core.tensorboard", experiment_id, logdir,
-        str(os.getpid()), str(idle),
-        "1" if threading.current_thread() is threading.main_thread() else "0", str(ended_idle),
-    ]  # fmt: skip
+    pdeathsig = threading.current_thread() is threading.main_thread()
+    args = _watchdog_args(experiment_id, logdir, os.getpid(), idle, pdeathsig, ended_idle)
     with open(log, "wb") as out:
         return subprocess.Popen(
             args,
@@ -468,6 +465,13 @@ def _register_port(mine: TensorBoardInfo) -> bool:
     """Replace this process's provisional entry by its real one, under the starters' lock (so
     it never lands before the provisional entry). False when the entry no longer names us.
     The entry keeps its last use (mtime): serving is not using."""
+    return _replace_own_entry(mine)
+
+
+def _replace_own_entry(mine: TensorBoardInfo) -> bool:
+    """Write this process's registry entry anew, under the starters' lock, keeping its last
+    use (its mtime): serving is not using. False when the entry no longer names this process
+    (stopped, or replaced, meanwhile)."""
     with _lock(mine.experiment_id):
         entry = _entry(mine.experiment_id)
         current = _read(entry)
@@ -529,11 +533,14 @@ def idle_limit(info: TensorBoardInfo, ended: bool) -> float:
     return idle
 
 
-def _watchdog_args(info: TensorBoardInfo, pdeathsig: bool, with_tf: bool) -> list[str]:
+def _watchdog_args(
+    experiment_id: str, logdir: str, owner_pid: int, idle: float, pdeathsig: bool,
+    ended_idle: float, mode: str = "auto", port: int = 0,
+) -> list[str]:  # fmt: skip
+    """The watchdog's command line (see _main); `mode`: tf, notf, or auto (decide on start)."""
     return [
-        sys.executable, "-m", "hops_jupyter.core.tensorboard", info.experiment_id, info.logdir,
-        str(info.owner_pid), str(info.idle_timeout), "1" if pdeathsig else "0",
-        str(info.ended_idle_timeout), "tf" if with_tf else "notf", str(info.port),
+        sys.executable, "-m", "hops_jupyter.core.tensorboard", experiment_id, logdir,
+        str(owner_pid), str(idle), "1" if pdeathsig else "0", str(ended_idle), mode, str(port),
     ]  # fmt: skip
 
 
@@ -542,18 +549,13 @@ def _restart_with_tensorflow(mine: TensorBoardInfo, pdeathsig: bool) -> None:
     (exec) and on the same port where it is still free, so the registry entry stays ours and
     URLs handed out stay valid. It is provisional (port 0) meanwhile: callers wait for it to
     serve again rather than find it unhealthy and replace it."""
-    with _lock(mine.experiment_id):
-        entry = _entry(mine.experiment_id)
-        current = _read(entry)
-        if current is None or current.pid != mine.pid:
-            return  # stopped meanwhile: the watch loop ends
-        used = last_use(current)
-        _write_entry(dataclasses.replace(mine, port=0))
-        with contextlib.suppress(OSError):
-            os.utime(entry, (used, used))
+    if not _replace_own_entry(dataclasses.replace(mine, port=0)):
+        return  # stopped meanwhile: the watch loop ends
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execv(sys.executable, _watchdog_args(mine, pdeathsig, with_tf=True))
+    args = _watchdog_args(mine.experiment_id, mine.logdir, mine.owner_pid, mine.idle_timeout,
+                          pdeathsig, mine.ended_idle_timeout, "tf", mine.port)  # fmt: skip
+    os.execv(sys.executable, args)
 
 
 def _launch(logdir: str, with_tf: bool, port: int = 0) -> str:

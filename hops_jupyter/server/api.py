@@ -10,13 +10,16 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from hops_jupyter.core import tensorboard
 from hops_jupyter.core.experiment import logs, records
+
+T = TypeVar("T")
 
 
 def experiment_json(record: records.ExperimentRecord, with_trials: bool) -> dict[str, Any]:
@@ -28,11 +31,15 @@ def experiment_json(record: records.ExperimentRecord, with_trials: bool) -> dict
     return data
 
 
-def _get_experiment(experiment_id: str) -> records.ExperimentRecord:
+async def _on_records(experiment_id: str, call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)` in a thread, its errors as HTTP answers: an unknown experiment, trial or
+    log is 404, a stop of one that does not run 409, a record that is no record 500."""
     try:
-        return records.get(experiment_id)  # id and url come from the folder
+        return await asyncio.to_thread(call, *args)
     except KeyError as err:
         raise web.HTTPError(404, str(err.args[0] if err.args else err)) from None
+    except records.NotRunning as err:
+        raise web.HTTPError(409, str(err)) from None
     except ValueError as err:  # its experiment.json is not a record (see records.from_json)
         raise web.HTTPError(500, f"Experiment {experiment_id} cannot be read: {err}") from None
 
@@ -56,7 +63,7 @@ class ExperimentsHandler(HopsAPIHandler):
 class ExperimentHandler(HopsAPIHandler):
     @web.authenticated
     async def get(self, experiment_id: str) -> None:
-        record = await asyncio.to_thread(_get_experiment, experiment_id)
+        record = await _on_records(experiment_id, records.get, experiment_id)
         self.write_json(experiment_json(record, with_trials=True))
 
 
@@ -66,14 +73,7 @@ class StopHandler(HopsAPIHandler):
 
     @web.authenticated
     async def post(self, experiment_id: str) -> None:
-        try:
-            await asyncio.to_thread(records.request_stop, experiment_id)
-        except records.NotRunning as err:
-            raise web.HTTPError(409, str(err)) from None
-        except KeyError as err:
-            raise web.HTTPError(404, str(err.args[0] if err.args else err)) from None
-        except ValueError as err:
-            raise web.HTTPError(500, f"Experiment {experiment_id} cannot be read: {err}") from None
+        await _on_records(experiment_id, records.request_stop, experiment_id)
         self.write_json({"stop_requested": True, "id": experiment_id}, 202)
 
 
@@ -92,10 +92,7 @@ class TrialLogHandler(HopsAPIHandler):
             raise web.HTTPError(
                 400, f"offset must be a whole number of bytes, 0 or more, got {raw[:40]!r}"
             )
-        try:
-            data = await asyncio.to_thread(logs.read, experiment_id, trial_id, stream, offset)
-        except KeyError as err:
-            raise web.HTTPError(404, str(err.args[0] if err.args else err)) from None
+        data = await _on_records(experiment_id, logs.read, experiment_id, trial_id, stream, offset)
         self.write_json(data)
 
 
@@ -112,7 +109,7 @@ class TensorBoardsHandler(HopsAPIHandler):
             experiment_id = body["experiment_id"]
         except (ValueError, KeyError, TypeError):
             raise web.HTTPError(400, 'Body must be JSON like {"experiment_id": "<id>"}') from None
-        await asyncio.to_thread(_get_experiment, experiment_id)
+        await _on_records(experiment_id, records.get, experiment_id)
         result = await asyncio.to_thread(tensorboard.start, experiment_id)
         if result.info is None:
             status = 504 if result.outcome == tensorboard.TIMED_OUT else 500

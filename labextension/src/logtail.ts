@@ -5,6 +5,7 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { LogStream, getExperiment, getTrialLog } from './api';
+import { Poller } from './poller';
 
 const POLL_MS = 1000;
 /** The trial's status is read every few log polls: it costs a read of every trial record. */
@@ -53,7 +54,7 @@ export class LogTail implements IDisposable {
   }
 
   get isDisposed(): boolean {
-    return this._disposed;
+    return this._poller.isDisposed;
   }
 
   /** Show another of the trial's streams, from its tail. */
@@ -64,22 +65,16 @@ export class LogTail implements IDisposable {
     this._stream = stream;
     this._reset();
     this._changed.emit();
-    this._schedule(0);
+    this._poller.now();
   }
 
   /** Follow the log while active (its tab is visible). */
   setActive(active: boolean): void {
-    this._active = active;
-    if (active) {
-      this._schedule(0);
-    } else {
-      window.clearTimeout(this._timer);
-    }
+    this._poller.setActive(active);
   }
 
   dispose(): void {
-    this._disposed = true;
-    window.clearTimeout(this._timer);
+    this._poller.dispose();
     Signal.clearData(this);
   }
 
@@ -93,18 +88,11 @@ export class LogTail implements IDisposable {
     this._behind = false;
   }
 
-  private _schedule(delay: number): void {
-    window.clearTimeout(this._timer);
-    if (!this._disposed && this._active && !this._done) {
-      this._timer = window.setTimeout(() => void this._tick(), delay);
+  /** One poll; the delay before the next, or null once the log is final. */
+  private async _poll(): Promise<number | null> {
+    if (this._done) {
+      return null;
     }
-  }
-
-  private async _tick(): Promise<void> {
-    if (this._busy) {
-      return;
-    }
-    this._busy = true;
     const stream = this._stream;
     try {
       // The status first: a trial that ended is read one last time and never again.
@@ -123,10 +111,8 @@ export class LogTail implements IDisposable {
       this._error = (error as Error)?.message ?? String(error);
       this._loaded = true;
       this._changed.emit();
-    } finally {
-      this._busy = false;
     }
-    this._schedule(this._behind ? 0 : POLL_MS);
+    return this._done ? null : this._behind ? 0 : POLL_MS;
   }
 
   private async _readStatus(): Promise<void> {
@@ -141,7 +127,7 @@ export class LogTail implements IDisposable {
 
   private async _read(stream: LogStream): Promise<void> {
     const chunk = await getTrialLog(this.experimentId, this.trialId, stream, this._offset);
-    if (stream !== this._stream || this._disposed) {
+    if (stream !== this._stream || this.isDisposed) {
       return; // the stream was switched while the request was out
     }
     if (this._offset !== undefined && chunk.size < this._offset) {
@@ -183,10 +169,7 @@ export class LogTail implements IDisposable {
   private _done = false;
   private _behind = false;
   private _error: string | null = null;
-  private _active = false;
-  private _busy = false;
   private _polls = 0;
-  private _timer = 0;
-  private _disposed = false;
+  private _poller = new Poller(() => this._poll());
   private _changed = new Signal<this, void>(this);
 }

@@ -8,6 +8,7 @@ import { IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { IExperiment, ITrial, getExperiment, listExperiments } from './api';
+import { Poller } from './poller';
 
 /** Poll period while any experiment runs, and while none does. */
 export const FAST_POLL_MS = 1000;
@@ -60,7 +61,7 @@ export class ExperimentsModel implements IDisposable {
   }
 
   get isDisposed(): boolean {
-    return this._disposed;
+    return this._poller.isDisposed;
   }
 
   isExpanded(id: string): boolean {
@@ -89,17 +90,12 @@ export class ExperimentsModel implements IDisposable {
 
   /** Poll while active (the panel is visible); stop when not. */
   setActive(active: boolean): void {
-    this._active = active;
-    if (active) {
-      this.refreshSoon();
-    } else {
-      window.clearTimeout(this._timer);
-    }
+    this._poller.setActive(active);
   }
 
   /** Poll now (or right after the poll in flight), e.g. after an action changed something. */
   refreshSoon(): void {
-    this._schedule(0);
+    this._poller.now();
   }
 
   /** Fetch the list, and the trials of expanded experiments that may have changed. */
@@ -120,17 +116,16 @@ export class ExperimentsModel implements IDisposable {
     } catch (error) {
       changed = this._setError(errorMessage(error)) || changed;
     }
-    if (changed && !this._disposed) {
+    if (changed && !this.isDisposed) {
       this._changed.emit();
     }
   }
 
   dispose(): void {
-    if (this._disposed) {
+    if (this.isDisposed) {
       return;
     }
-    this._disposed = true;
-    window.clearTimeout(this._timer);
+    this._poller.dispose();
     Signal.clearData(this);
   }
 
@@ -185,29 +180,10 @@ export class ExperimentsModel implements IDisposable {
     return true;
   }
 
-  private _schedule(delay: number): void {
-    window.clearTimeout(this._timer);
-    if (this._disposed || !this._active) {
-      return;
-    }
-    this._timer = window.setTimeout(() => void this._tick(), delay);
-  }
-
-  /** One poll at a time: a refresh asked for during one runs right after it. */
-  private async _tick(): Promise<void> {
-    if (this._inFlight) {
-      this._again = true;
-      return;
-    }
-    this._inFlight = true;
-    try {
-      await this.refresh();
-    } finally {
-      this._inFlight = false;
-    }
-    const running = this._experiments.some(e => e.status === 'RUNNING');
-    this._schedule(this._again ? 0 : running ? FAST_POLL_MS : SLOW_POLL_MS);
-    this._again = false;
+  /** One poll; the delay before the next: shorter while something runs. */
+  private async _poll(): Promise<number> {
+    await this.refresh();
+    return this._experiments.some(e => e.status === 'RUNNING') ? FAST_POLL_MS : SLOW_POLL_MS;
   }
 
   private _experiments: readonly IExperiment[] = [];
@@ -219,10 +195,6 @@ export class ExperimentsModel implements IDisposable {
   private _detailOf = new Map<string, IExperiment>();
   private _error: string | null = null;
   private _loaded = false;
-  private _active = false;
-  private _inFlight = false;
-  private _again = false;
-  private _timer = 0;
-  private _disposed = false;
+  private _poller = new Poller(() => this._poll());
   private _changed = new Signal<this, void>(this);
 }

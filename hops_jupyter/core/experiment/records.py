@@ -9,7 +9,6 @@ metrics are appended one line at a time, so readers never see half a record.
 from __future__ import annotations
 
 import ast
-import contextlib
 import datetime
 import enum
 import hashlib
@@ -433,11 +432,10 @@ def _driver_lost(record: ExperimentRecord) -> None:
 
 def _with_pending(record: ExperimentRecord, trials: list[TrialRecord]) -> list[TrialRecord]:
     """The trials on disk, then those the driver has queued that have no record yet."""
-    seen = {t.id for t in trials}
-    queued = record.pending if isinstance(record.pending, dict) else {}
+    seen = {t.id for t in trials}  # record.pending is a dict (from_json), its values may not be
     extra = [
-        TrialRecord(str(tid), params if isinstance(params, dict) else {})
-        for tid, params in queued.items()
+        TrialRecord(tid, params if isinstance(params, dict) else {})
+        for tid, params in record.pending.items()
         if tid not in seen
     ]
     return trials + extra
@@ -506,8 +504,5 @@ def stop_requested(loc: Location) -> bool:
 def clear_stop(loc: Location) -> None:
     """Forget a stop request (done with, or left over from a run before a resume)."""
     stop = loc.child(STOP_FILE)
-    if stop.scheme == "file":
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(stop.path)
-    elif stop.isfile():
+    if stop.isfile():  # once per run: no need for stop_requested's shortcut
         filesystem.delete(stop)
