@@ -50,7 +50,6 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 PANEL_EXPERIMENTS, API_CALLS, WINDOW_S = 200, 20, 15
 BASE, TOKEN = "/hub/user/bench/", "widgets-benchmark-token"
-CHROMIUM = "/usr/bin/chromium"
 PANEL_TAB = '.jp-SideBar [data-id="hops-experiments-panel"]'
 TB_EXPERIMENTS, OLD_COMMIT = 10, "7c7077c"
 
@@ -351,13 +350,11 @@ def browser_refreshes(url: str, ticker: Ticker) -> dict[str, Any]:
     changing, then not), then hidden; the list polls in each; the panel's first render."""
     from playwright.sync_api import sync_playwright
 
+    from tests.lab import launch_chromium  # main() put the checkout on the path
+
     polls: list[float] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-        )  # fmt: skip
+        browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             page.on("response", lambda r: polls.append(time.monotonic())

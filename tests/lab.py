@@ -15,6 +15,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -71,3 +72,16 @@ def running_lab(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's: browsers are never downloaded
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Debian's Chromium, headless, as a container runs it (no sandbox, no GPU, no /dev/shm)
+    and quiet (no first-run, sync or update traffic)."""
+    return playwright.chromium.launch(
+        executable_path=CHROMIUM, headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    )  # fmt: skip

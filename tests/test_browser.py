@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import require_system
-from tests.lab import running_lab
+from tests.lab import CHROMIUM, launch_chromium, running_lab
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
+
 BASE = "/hub/user/alice/"
 TOKEN = "browser-test-token"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "browser"
@@ -87,11 +87,7 @@ def test_panel_experiments_logs_stop_and_tensorboards(lab):
         (element or page).screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync", "--disable-dev-shm-usage"],
-        )  # fmt: skip
+        browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1500, "height": 950})
         loads = []
         page.on("load", lambda _: loads.append(time.monotonic()))

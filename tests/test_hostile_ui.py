@@ -30,7 +30,7 @@ from hops_jupyter.widgets.series import ReportSeries
 from hops_jupyter.widgets.view import ExperimentView
 from tests.conftest import SERVER_BASE as BASE
 from tests.conftest import require_system
-from tests.lab import running_lab
+from tests.lab import launch_chromium, running_lab
 
 EXP = "20260101T000000000-abcd"
 
@@ -528,10 +528,7 @@ def test_hostile_records_and_outputs_in_the_browser(hostile_lab):
 
     lab, folder = hostile_lab
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )  # fmt: skip
+        browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         proxied: list[str] = []
 

@@ -21,7 +21,7 @@ from hops_jupyter.widgets.importance import param_importances
 from hops_jupyter.widgets.series import ReportSeries
 from hops_jupyter.widgets.view import ExperimentView
 from tests.conftest import require_system
-from tests.lab import running_lab
+from tests.lab import launch_chromium, running_lab
 
 
 def train(lr, units):
@@ -645,10 +645,7 @@ def test_live_panel_sorts_shows_logs_and_stops_while_the_cell_runs(lab):
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )  # fmt: skip
+        browser = launch_chromium(pw)
         page = browser.new_page(viewport={"width": 1300, "height": 1700})
         page.goto(f"{lab}lab/tree/widget.ipynb?token={LAB_TOKEN}")
         expect(page.get_by_text(re.compile(r"\| Idle")).first).to_be_visible(timeout=120_000)
