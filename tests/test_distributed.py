@@ -158,7 +158,21 @@ def test_a_crashing_worker_ends_the_run(hops_home):
     for address in cluster["worker"]:  # and no port: nothing listens on the cluster's addresses
         host, port = address.rsplit(":", 1)
         with socket.socket() as sock:
-            assert sock.connect_ex((host, int(port))) != 0, address
+            assert sock.connect_ex((host, int(port))) != 0, f"{address}: {_listener(int(port))}"
+
+
+def _listener(port: int) -> str:
+    """Who listens on a port (to tell a process of the run from a stranger that took it)."""
+    import psutil
+
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port:
+            try:
+                proc = psutil.Process(conn.pid)
+                return f"pid {conn.pid} {' '.join(proc.cmdline())[:300]} (parent {proc.ppid()})"
+            except (psutil.Error, TypeError, ValueError):
+                return f"pid {conn.pid}"
+    return "no listener found"
 
 
 def outside_scope_train():
