@@ -105,7 +105,24 @@ def _draw(i):
     return {"metric": float(i), "py": random.random(), "np": float(np.random.rand())}
 
 
+def _draw_unseen(i):
+    """numpy reached in a way the template cannot see ahead: it does not load numpy.random."""
+    import importlib
+    import sys
+
+    preloaded = "numpy.random" in sys.modules
+    rand = importlib.import_module("numpy").random.rand
+    return {"metric": float(i), "np": float(rand()), "preloaded": preloaded}
+
+
 def test_forked_trials_do_not_share_random_state(hops_home):
+    # numpy's generator, not loaded ahead for a function that does not name numpy, is
+    # imported by each trial afresh: seeded anew, not copied from the template.
+    result = experiment.grid_search(_draw_unseen, {"i": [0, 1, 2, 3]}, workers=1)
+    assert [t.returned["preloaded"] for t in result.trials] == [False] * 4
+    assert len({t.returned["np"] for t in result.trials}) == 4
+    # Loaded ahead (the function imports numpy), it is reseeded in each trial. The same
+    # worker, kept warm, serves both experiments.
     result = experiment.grid_search(_draw, {"i": [0, 1, 2, 3]}, workers=1)
     draws = [(t.returned["py"], t.returned["np"]) for t in result.trials]
     assert len({d[0] for d in draws}) == 4 and len({d[1] for d in draws}) == 4

@@ -154,6 +154,9 @@ def upload_files(returned: dict[str, Any], trial: Location, workdir: str) -> dic
     return out
 
 
+LOG_FILES = ("stdout.log", "stderr.log")
+
+
 @contextlib.contextmanager
 def captured_output(trial: Location) -> Iterator[None]:
     """Send this process's stdout/stderr (Python and C level) to the trial's log files."""
@@ -162,22 +165,22 @@ def captured_output(trial: Location) -> Iterator[None]:
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
-    files = [open(os.path.join(spool, name), "ab") for name in ("stdout.log", "stderr.log")]  # noqa: SIM115
+    # Raw descriptors, only to be dup'ed onto 1 and 2: no Python file objects to build.
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+    files = [os.open(os.path.join(spool, name), flags, 0o666) for name in LOG_FILES]
     try:
-        os.dup2(files[0].fileno(), 1)
-        os.dup2(files[1].fileno(), 2)
+        os.dup2(files[0], 1)
+        os.dup2(files[1], 2)
         yield
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
-        for fd in saved:
+        for fd in saved + files:
             os.close(fd)
-        for f in files:
-            f.close()
         if not local:
-            for name in ("stdout.log", "stderr.log"):
+            for name in LOG_FILES:
                 filesystem.copy(Location("file", os.path.join(spool, name)), trial.child(name))
             shutil.rmtree(spool, ignore_errors=True)
 
@@ -382,7 +385,7 @@ def execute(
                 if gate is not None:
                     # A rehearsal: in a freshly forked process the first call of each costs
                     # copy-on-write page faults, paid here rather than at the start or end.
-                    records.now(), _children(), time.monotonic()
+                    records.now(), _may_have_children(), time.monotonic()
                     gate.wait()
                     start, started = time.monotonic(), records.now()
                 if failed is not None:

@@ -99,7 +99,8 @@ def _code_imports(code: types.CodeType) -> list[str]:
 
 def imports_of(fn: Callable[..., Any], limit: int = 64) -> list[str]:
     """The modules a function imports in its body, and in the functions and nested code it
-    calls through its globals (a trial `train()` calling a helper that imports sklearn)."""
+    calls through its globals (a trial `train()` calling a helper that imports sklearn), and
+    the modules it uses as globals."""
     seen: set[int] = set()
     names: list[str] = []
     todo: list[tuple[types.CodeType, dict[str, Any]]] = []
@@ -116,6 +117,8 @@ def imports_of(fn: Callable[..., Any], limit: int = 64) -> list[str]:
             called = scope.get(name)
             if isinstance(called, types.FunctionType):
                 todo.append((called.__code__, called.__globals__))
+            elif isinstance(called, types.ModuleType):  # `np` imported at the notebook's top
+                names.append(called.__name__)
     return list(dict.fromkeys(names))
 
 
@@ -127,11 +130,14 @@ def warm_up(fn_bytes: bytes) -> Callable[..., Any] | None:
     try:
         with contextlib.redirect_stdout(None):
             fn = cloudpickle.loads(fn_bytes)  # imports the modules its globals refer to
-            for name in imports_of(fn):
+            names = imports_of(fn)
+            for name in names:
                 if name.split(".")[0] not in _NO_PRELOAD:
                     with contextlib.suppress(BaseException):
                         importlib.import_module(name)
-        if "numpy" in sys.modules:  # loaded lazily, and in ~7 ms: once here, not per trial
+        # numpy.random loads lazily, in ~7 ms: once here for a function that names numpy, not
+        # per trial. Not for others: each child then reseeds it (_reseed), ~150 page faults.
+        if any(name.split(".")[0] == "numpy" for name in names):
             with contextlib.suppress(BaseException):
                 importlib.import_module("numpy.random")
     except BaseException:  # noqa: BLE001 - a warm-up never stops the worker
@@ -212,7 +218,8 @@ def _child(conn: Connection, close: list[int], gate: _Gate, trial: Prepared,
 
 def _reseed() -> None:
     """Give numpy's global generator fresh entropy, as a new interpreter would have (`random`
-    reseeds itself after a fork; numpy does not, and forked trials would draw alike)."""
+    reseeds itself after a fork; numpy does not, and forked trials would draw alike). Where the
+    template has not loaded numpy.random, a trial that uses it imports it afresh, seeded."""
     rnd = sys.modules.get("numpy.random")
     if rnd is not None:
         import numpy
