@@ -84,40 +84,46 @@ def part_cpu_ms(part: str, n: int = 200) -> float:
 # The last commit before issue 12: its workers ran trial after trial in one process.
 BASELINE = "63c3e23"
 
-_NOOP_RUNS = """
+_RUNS = """
 import datetime, json, os, sys, tempfile, time
 os.environ["HOPS_HOME"], os.environ["HOPS_TENSORBOARD"] = tempfile.mkdtemp(), "false"
 import hops_jupyter
 from hops import experiment
 def noop(i):
     return i
+def logreg(i):  # a short real trial: ~15 ms in a warm process
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    X, y = load_iris(return_X_y=True)
+    return LogisticRegression(C=0.01 * (i + 1), max_iter=200).fit(X, y).score(X, y)
 runs = []
 for _ in range(2):  # a fresh process's first experiment, then another in the same process
     t0 = time.perf_counter()
-    result = experiment.grid_search(noop, {{"i": list(range({n}))}}, workers=2)
+    result = experiment.grid_search({fn}, {{"i": list(range({n}))}}, workers=2)
     total = time.perf_counter() - t0
     done = sorted(datetime.datetime.fromisoformat(t.finished).timestamp() for t in result.trials)
     tail = done[len(done) // 4 :]
-    runs.append([total, (tail[-1] - tail[0]) / (len(tail) - 1) * 1000])
+    trial = sorted(t.duration_s for t in result.trials)[len(result.trials) // 2]
+    runs.append([total, (tail[-1] - tail[0]) / (len(tail) - 1) * 1000, trial * 1000])
 print(json.dumps({{"code": hops_jupyter.__file__, "runs": runs}}))
 """
 
 
-def noop_runs(n: int, tree: str) -> tuple[list[float], list[float]]:
-    """([first experiment s, second experiment s], [their steady ms per trial]) of `n` no-op
-    trials on 2 workers, in a fresh interpreter that imports hops_jupyter from `tree`."""
+def runs_in(tree: str, n: int, fn: str = "noop", env: dict[str, str] | None = None) -> list:
+    """[[seconds, steady ms per trial, median trial ms], ...] of a fresh interpreter's first
+    experiment and of a second one in it: `n` trials of `fn` on 2 workers, with hops_jupyter
+    imported from `tree`."""
     import json
     import subprocess
 
-    env = {**os.environ, "PYTHONPATH": tree}
-    code = _NOOP_RUNS.format(n=n)
+    env = {**os.environ, **(env or {}), "PYTHONPATH": tree}
+    code = _RUNS.format(n=n, fn=fn)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                           check=True, cwd=tempfile.gettempdir())  # fmt: skip
     answer = json.loads(done.stdout.strip().splitlines()[-1])
     if not answer["code"].startswith(os.path.realpath(tree)):
         raise RuntimeError(f"measured {answer['code']}, not the tree at {tree}")
-    (first, steady1), (again, steady2) = answer["runs"]
-    return [first, again], [steady1, steady2]
+    return answer["runs"]
 
 
 def baseline_tree(into: str) -> str | None:
@@ -132,6 +138,26 @@ def baseline_tree(into: str) -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return into
+
+
+OLD = tempfile.TemporaryDirectory()  # the baseline's package, while this script runs
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def short_trials_section(out, ours: str, old: str | None, m: int = 100) -> None:
+    """Short real trials: what a fresh process per trial costs where a trial's first call of
+    library code (copy-on-write faults, caches and bytecode warmed anew) dominates."""
+    out(f"\n## Short real trials: {m} logistic regressions on iris, 2 workers\n")
+    out(f"{'runner':<52}{'first s':>9}{'again s':>9}{'median trial ms':>17}")
+    runners = [("hops local engine (threads limited by default)", ours, None)]
+    if old:
+        runners += [
+            (f"same at {BASELINE}, no thread variables set", old, None),
+            (f"same at {BASELINE}, one thread each set by hand", old, ONE_THREAD),
+        ]
+    for name, tree, env in runners:
+        (first, _, trial), (again, _, trial2) = runs_in(tree, m, "logreg", env)
+        out(f"{name:<52}{first:>9.2f}{again:>9.2f}{statistics.median([trial, trial2]):>17.1f}")
 
 
 def overhead_per_trial(result, slots: int, wall: float) -> float:
@@ -165,16 +191,16 @@ def engines_section(out) -> None:
 
     # This tree and the baseline, each in 3 fresh interpreters taking turns (medians).
     rows: dict[str, tuple[list[list[float]], list[list[float]]]] = {}
-    with tempfile.TemporaryDirectory() as old:
-        trees = {"hops local engine, 2 workers": str(Path(__file__).resolve().parent.parent)}
-        if baseline_tree(old):
-            trees[f"same at {BASELINE} (reused workers)"] = old
-        for _ in range(3):
-            for name, tree in trees.items():
-                totals, steadies = noop_runs(n, tree)
-                rows.setdefault(name, ([], []))
-                rows[name][0].append(totals)
-                rows[name][1].append(steadies)
+    ours_tree, old = str(Path(__file__).resolve().parent.parent), baseline_tree(OLD.name)
+    trees = {"hops local engine, 2 workers": ours_tree}
+    if old:
+        trees[f"same at {BASELINE} (reused workers)"] = old
+    for _ in range(3):
+        for name, tree in trees.items():
+            (first, steady1, _), (again, steady2, _) = runs_in(tree, n)
+            rows.setdefault(name, ([], []))
+            rows[name][0].append([first, again])
+            rows[name][1].append([steady1, steady2])
 
     out(f"\n## Overhead: {n} no-op trials\n")
     out(f"{'runner':<36}{'first s':>9}{'again s':>9}{'per trial ms':>14}{'steady ms':>11}")
@@ -207,6 +233,7 @@ def engines_section(out) -> None:
     out(f"{'part':<60}{'CPU ms':>10}")
     out(f"{'set-up, records, log capture and call, in one process':<60}{records_ms:>10.3f}")
     out(f"{'fork of the warm template and exit of the child, nothing run':<60}{fork_ms:>10.3f}")
+    short_trials_section(out, ours_tree, old)
 
     t0 = time.perf_counter()
     par = experiment.grid_search(burn, {"i": list(range(8))}, workers=2)
