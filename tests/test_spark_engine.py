@@ -136,6 +136,15 @@ def test_each_trial_is_a_fresh_process_on_the_executor(spark, hops_home):
     assert result.record.engine == "spark" and result.record.workers == 1
 
 
+def test_reused_workers_on_spark_share_a_process_per_task(spark, hops_home):
+    result = experiment.grid_search(
+        _process_of, {"i": [0, 1, 2, 3]}, engine="spark", workers=1, reuse_workers=True
+    )
+    runs = sorted((t.returned for t in result.trials), key=lambda r: r["metric"])
+    assert len({r["pid"] for r in runs}) == 1
+    assert [r["seen"] for r in runs] == [None, 0, 1, 2]
+
+
 def test_a_trial_lost_twice_with_its_executor_is_recorded_failed(spark, hops_home):
     """An executor lost under a running trial: it runs again elsewhere, once; the trials that
     were waiting there go elsewhere without counting as a try."""

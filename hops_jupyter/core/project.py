@@ -40,6 +40,7 @@ class Project:
     material_directory: str | None = None
     workers: int = 0
     threads_per_trial: int = 0  # 0: cores divided by the trials running at once
+    reuse_workers: bool = False  # trials of a worker share one process (no fresh one each)
     tensorboard: bool = True
     tensorboard_idle_timeout: float = 1800.0
     tensorboard_max: int = 3  # TensorBoards one process keeps running (0: no limit)
@@ -83,6 +84,7 @@ _ENV = {
     "material_directory": ("MATERIAL_DIRECTORY",),
     "workers": ("HOPS_WORKERS",),
     "threads_per_trial": ("HOPS_THREADS_PER_TRIAL",),
+    "reuse_workers": ("HOPS_REUSE_WORKERS",),
     "tensorboard": ("HOPS_TENSORBOARD",),
     "tensorboard_idle_timeout": ("HOPS_TENSORBOARD_IDLE_TIMEOUT",),
     "tensorboard_max": ("HOPS_TENSORBOARD_MAX",),
@@ -238,8 +240,9 @@ def current(**overrides: Any) -> Project:
     conf_dir = values.get("hadoop_conf_dir")
     root = values.get("root") or _default_fs_from_hadoop_conf(conf_dir) or f"file://{home}"
     ints = {f: _int(f, values[f], sources[f]) for f in _INT_FIELDS if f in values}
-    if "tensorboard" in values:
-        ints["tensorboard"] = _bool("tensorboard", values["tensorboard"], sources["tensorboard"])
+    for key in ("tensorboard", "reuse_workers"):
+        if key in values:
+            ints[key] = _bool(key, values[key], sources[key])
     for key in ("tensorboard_idle_timeout", "tensorboard_ended_idle_timeout"):
         if key in values:
             ints[key] = _seconds(key, values[key], sources[key])

@@ -104,6 +104,7 @@ def _engine(
     total: int | None,
     threads: int | None = None,
     gpus: int | None = None,
+    reuse: bool | None = None,
 ) -> Engine:
     if isinstance(engine, Engine):
         return engine
@@ -111,13 +112,15 @@ def _engine(
     if registry.check_engine(name) == "spark":
         from hops_jupyter.core.experiment.engines.spark import SparkEngine
 
-        return SparkEngine(spark, workers=workers, timeout=timeout, threads_per_trial=threads)
+        return SparkEngine(spark, workers=workers, timeout=timeout, threads_per_trial=threads,
+                           reuse_workers=reuse)  # fmt: skip
     from hops_jupyter.core.experiment.engines.local import LocalEngine
 
     count = workers if workers is not None else project.current().local_workers
     if isinstance(count, int) and not isinstance(count, bool) and count > 0 and total:
         count = min(count, total)
-    return LocalEngine(count, timeout=timeout, threads_per_trial=threads, gpus_per_trial=gpus)
+    return LocalEngine(count, timeout=timeout, threads_per_trial=threads, gpus_per_trial=gpus,
+                       reuse_workers=reuse)  # fmt: skip
 
 
 def _run(
@@ -140,13 +143,14 @@ def _run(
     hooks: Any = (),
     threads_per_trial: int | None = None,
     gpus_per_trial: int | None = None,
+    reuse_workers: bool | None = None,
 ) -> ExperimentResult:
     stopper = registry.stopping_policy(early_stopping)
     hooks = _check_hooks(hooks)
     spec = ExperimentSpec(
         kind=kind, fn=fn, searcher=searcher,
         engine=_engine(engine, spark, workers, timeout, searcher.total, threads_per_trial,
-                       gpus_per_trial),
+                       gpus_per_trial, reuse_workers),
         name=name,
         direction=direction, metric_key=metric_key, needs_metric=needs_metric, resume=resume,
         seed=seed, options=options, stopper=stopper, hooks=hooks,
@@ -186,7 +190,7 @@ def launch(*args: Any, name: str | None = None, metric_key: str | None = None,
            timeout: float | None = None, resume: str | None = None,
            description: str | None = None, local_logdir: bool = False,
            versioned_resources: list[str] | None = None, threads_per_trial: int | None = None,
-           gpus_per_trial: int | None = None,
+           gpus_per_trial: int | None = None, reuse_workers: bool | None = None,
            hooks: Any = (), **kwargs: Any) -> ExperimentResult:  # fmt: skip
     """Run `fn()` once, or once per position of `args_dict` (equal-length lists, zipped).
 
@@ -206,7 +210,7 @@ def launch(*args: Any, name: str | None = None, metric_key: str | None = None,
         timeout=timeout, name=_name(name), direction=None, metric_key=metric_key,
         needs_metric=False, resume=resume, seed=None, hooks=hooks,
         threads_per_trial=threads_per_trial,
-        gpus_per_trial=gpus_per_trial,
+        gpus_per_trial=gpus_per_trial, reuse_workers=reuse_workers,
         options={"description": description, "local_logdir": local_logdir,
                  "versioned_resources": versioned_resources},
     )  # fmt: skip
@@ -219,6 +223,7 @@ def grid_search(*args: Any, direction: str = Direction.MAX, name: str | None = N
                 description: str | None = None, local_logdir: bool = False,
                 early_stopping: Any = None, hooks: Any = (),
                 threads_per_trial: int | None = None, gpus_per_trial: int | None = None,
+                reuse_workers: bool | None = None,
                 **kwargs: Any) -> ExperimentResult:  # fmt: skip
     """One trial per point of the cartesian product of `args_dict`'s lists.
 
@@ -236,7 +241,7 @@ def grid_search(*args: Any, direction: str = Direction.MAX, name: str | None = N
         metric_key=metric_key or optimization_key, needs_metric=True, resume=resume, seed=None,
         options={"description": description, "local_logdir": local_logdir},
         early_stopping=early_stopping, hooks=hooks, threads_per_trial=threads_per_trial,
-        gpus_per_trial=gpus_per_trial,
+        gpus_per_trial=gpus_per_trial, reuse_workers=reuse_workers,
     )  # fmt: skip
 
 
@@ -248,6 +253,7 @@ def random_search(*args: Any, direction: str = Direction.MAX, samples: int = 10,
                   description: str | None = None, local_logdir: bool = False,
                   early_stopping: Any = None, hooks: Any = (),
                   threads_per_trial: int | None = None, gpus_per_trial: int | None = None,
+                  reuse_workers: bool | None = None,
                   **kwargs: Any) -> ExperimentResult:  # fmt: skip
     """`samples` trials drawn uniformly from `search_dict` bounds (`[low, high]`, or a list of
     choices). Reproducible with `seed=`."""
@@ -263,7 +269,7 @@ def random_search(*args: Any, direction: str = Direction.MAX, samples: int = 10,
         metric_key=metric_key or optimization_key, needs_metric=True, resume=resume, seed=seed,
         options={"description": description, "local_logdir": local_logdir, "samples": samples},
         early_stopping=early_stopping, hooks=hooks, threads_per_trial=threads_per_trial,
-        gpus_per_trial=gpus_per_trial,
+        gpus_per_trial=gpus_per_trial, reuse_workers=reuse_workers,
     )  # fmt: skip
 
 
@@ -278,6 +284,7 @@ def differential_evolution(*args: Any, direction: str = Direction.MAX, generatio
                            local_logdir: bool = False, cleanup_generations: bool = False,
                            early_stopping: Any = None, hooks: Any = (),
                            threads_per_trial: int | None = None, gpus_per_trial: int | None = None,
+                           reuse_workers: bool | None = None,
                            **kwargs: Any) -> ExperimentResult:  # fmt: skip
     """Asynchronous differential evolution over `search_dict` bounds: `population *
     generations` trials, a free worker getting a new candidate at once. Ints stay ints, a list
@@ -305,7 +312,7 @@ def differential_evolution(*args: Any, direction: str = Direction.MAX, generatio
                  "generations": generations, "population": searcher.population,
                  "mutation": mutation, "crossover": crossover},
         early_stopping=early_stopping, hooks=hooks, threads_per_trial=threads_per_trial,
-        gpus_per_trial=gpus_per_trial,
+        gpus_per_trial=gpus_per_trial, reuse_workers=reuse_workers,
     )  # fmt: skip
 
 
@@ -319,7 +326,8 @@ def optimize(fn: Callable[..., Any], search_dict: dict[str, Any], trials: int = 
              name: str | None = None, resume: str | None = None,
              metric_key: str | None = None, spark: Any = None,
              hooks: Any = (), threads_per_trial: int | None = None,
-             gpus_per_trial: int | None = None) -> ExperimentResult:  # fmt: skip
+             gpus_per_trial: int | None = None,
+             reuse_workers: bool | None = None) -> ExperimentResult:  # fmt: skip
     """`trials` trials proposed by `optimizer` (any registered search: "tpe", "de", "random",
     "grid", or "auto", the best one in benchmarks/search_quality.py, or "tpe" with early
     stopping, see registry.AUTO_SEARCH_EARLY_STOPPING), which learns from each
@@ -338,7 +346,7 @@ def optimize(fn: Callable[..., Any], search_dict: dict[str, Any], trials: int = 
         name=_name(name), direction=direction, metric_key=metric_key, needs_metric=True,
         resume=resume, seed=seed, options={"optimizer": key, "trials": trials},
         early_stopping=early_stopping, hooks=hooks, threads_per_trial=threads_per_trial,
-        gpus_per_trial=gpus_per_trial,
+        gpus_per_trial=gpus_per_trial, reuse_workers=reuse_workers,
     )  # fmt: skip
 
 

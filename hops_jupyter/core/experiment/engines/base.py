@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 
+from hops_jupyter.core import project
 from hops_jupyter.core.experiment.records import TrialRecord
 from hops_jupyter.core.experiment.trial import TrialTask
 
@@ -28,6 +29,15 @@ def check_timeout(timeout: object) -> float | None:
     ):
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
     return timeout
+
+
+def reuse_workers_for(explicit: object = None) -> bool:
+    """Whether trials share a process per worker: `explicit`, else the configured value."""
+    if explicit is None:
+        return project.current().reuse_workers
+    if not isinstance(explicit, bool):
+        raise ValueError(f"reuse_workers must be True or False, got {explicit!r}")
+    return explicit
 
 
 class Engine(ABC):

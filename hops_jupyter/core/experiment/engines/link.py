@@ -38,12 +38,13 @@ class Link:
         self.busy_since = 0.0  # when it last went from idle to busy, or last answered
         self.fn_keys: set[str] = set()
 
-    def send(self, task: TrialTask, timeout: float | None) -> None:
+    def send(self, task: TrialTask, timeout: float | None, reuse: bool = False) -> None:
+        """Hand the worker a trial; `reuse`: run it in the worker's reused process."""
         if task.fn_key in self.fn_keys:  # it has the function already
             task = replace(task, fn_bytes=None)
         if not self.tasks:
             self.busy_since = time.monotonic()
-        self.conn.send_bytes(pickle.dumps(("task", task, timeout)))
+        self.conn.send_bytes(pickle.dumps(("task", task, timeout, reuse)))
         self.fn_keys.add(task.fn_key)
         self.tasks[task.trial_id] = task
 
@@ -69,6 +70,7 @@ class LinkPool(Engine):
     """An engine whose workers are Links. Subclasses say how workers come and go (`lost`)."""
 
     timeout: float | None = None
+    reuse_workers = False  # trials share a process per worker (worker.py), not one each
 
     def __init__(self) -> None:
         self.links: list[Link] = []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -21,7 +22,11 @@ import time
 from multiprocessing.connection import Connection
 
 from hops_jupyter.core import devices
-from hops_jupyter.core.experiment.engines.base import check_slots, check_timeout
+from hops_jupyter.core.experiment.engines.base import (
+    check_slots,
+    check_timeout,
+    reuse_workers_for,
+)
 from hops_jupyter.core.experiment.engines.link import Link, LinkPool, crash_message
 from hops_jupyter.core.experiment.records import TrialRecord
 from hops_jupyter.core.experiment.threads import thread_env
@@ -116,6 +121,10 @@ def _retire_spare(worker: _Worker) -> None:
 def _keep_spare(worker: _Worker) -> bool:
     if worker.tasks or worker.proc.poll() is not None:
         return False
+    try:  # the process its trials shared (reuse_workers) ends with its experiment
+        worker.conn.send_bytes(pickle.dumps(("retire",)))
+    except OSError:
+        return False
     with _SPARES_LOCK:
         _SPARES.append(worker)
         while len(_SPARES) > MAX_SPARES:  # the oldest goes
@@ -163,15 +172,18 @@ class LocalEngine(LinkPool):
     """Runs trials in `workers` local processes; `timeout` (seconds) bounds each trial. With
     GPUs, each worker gets `gpus_per_trial` of them (default 1) and the slots are
     `min(workers, GPUs // gpus_per_trial)`. `depth` trials may be handed to a worker at once:
-    one runs, the others wait there for it to end."""
+    one runs, the others wait there for it to end. `reuse_workers`: each worker runs its trials
+    one after the other in one process, not each in a fresh one."""
 
     name = "local"
 
     def __init__(self, workers: int, timeout: float | None = None,
                  threads_per_trial: int | None = None, gpus_per_trial: int | None = None,
                  gpu_ids: list[str] | None = None, limit_threads: bool = True,
-                 depth: int = 2, keep_warm: bool = True) -> None:  # fmt: skip
+                 depth: int = 2, keep_warm: bool = True,
+                 reuse_workers: bool | None = None) -> None:  # fmt: skip
         super().__init__()
+        self.reuse_workers = reuse_workers_for(reuse_workers)
         self.keep_warm = keep_warm  # idle workers stay for the next experiment (_SPARES)
         self.slots = check_slots(workers)
         self.timeout = check_timeout(timeout)
@@ -199,7 +211,7 @@ class LocalEngine(LinkPool):
         elif len(least.tasks) >= self.depth:
             raise RuntimeError("all workers are busy")
         try:
-            least.send(task, self.timeout)
+            least.send(task, self.timeout, self.reuse_workers)
         except OSError:  # it died just now: its trials (this one too) are recorded FAILED
             least.tasks[task.trial_id] = task
             self.lost(least, self.why_lost(least))

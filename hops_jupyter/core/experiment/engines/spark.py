@@ -28,7 +28,11 @@ from multiprocessing.connection import Client, Connection, Listener
 from typing import Any
 
 from hops_jupyter.core import util
-from hops_jupyter.core.experiment.engines.base import check_slots, check_timeout
+from hops_jupyter.core.experiment.engines.base import (
+    check_slots,
+    check_timeout,
+    reuse_workers_for,
+)
 from hops_jupyter.core.experiment.engines.link import Link, LinkPool
 from hops_jupyter.core.experiment.records import TrialRecord
 from hops_jupyter.core.experiment.threads import thread_env
@@ -155,9 +159,10 @@ class SparkEngine(LinkPool):
 
     def __init__(
         self, spark: Any = None, workers: int | None = None, timeout: float | None = None,
-        threads_per_trial: int | None = None, depth: int = 2,
+        threads_per_trial: int | None = None, depth: int = 2, reuse_workers: bool | None = None,
     ) -> None:  # fmt: skip
         super().__init__()
+        self.reuse_workers = reuse_workers_for(reuse_workers)
         spark = spark if spark is not None else active_session()
         self.sc = spark_context(spark)
         self.report_host = driver_host(self.sc)
@@ -273,7 +278,7 @@ class SparkEngine(LinkPool):
         for level in range(1, self.depth + 1):  # spread first, then queue behind
             for link in self.links:
                 if self._queue and len(link.tasks) < level:
-                    link.send(self._queue.popleft(), self.timeout)
+                    link.send(self._queue.popleft(), self.timeout, self.reuse_workers)
 
     def submit(self, task: TrialTask) -> None:
         self._failure = ""

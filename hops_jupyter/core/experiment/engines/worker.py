@@ -14,8 +14,16 @@ notebook kernel), in its own session, it is three layers of processes:
 Forking a warm template costs about a millisecond, where a fresh interpreter with scikit-learn
 costs a second: isolation without the start-up cost.
 
-Protocol over the socket, pickled tuples. Engine to template: ("task", TrialTask, timeout) and
-("cancel", trial_id); tasks queue in order. Template to engine, exactly one per task:
+With `reuse_workers` (the engine's choice, as Ray Tune's `reuse_actors`), trials of one
+function share one forked child instead, one after the other: no fork and no cold start per
+trial, but what a trial leaves in the interpreter (globals, threads, environment) is there for
+the next. The child still ends the processes each trial starts, and a crash, timeout or cancel
+still takes only that child down; the next trial gets a fresh one.
+
+Protocol over the socket, pickled tuples. Engine to template: ("task", TrialTask, timeout,
+reuse) and ("cancel", trial_id); tasks queue in order. ("retire",): end the reused child (the
+worker is kept as a spare), ("check",): the same, answered ("fresh", "", whether no imported
+module changed on disk). Template to engine, exactly one per task:
 (kind, trial_id, payload) with kind "record" (payload: the pickled TrialRecord), "crashed"
 (payload: how the child ended), "timeout" or "cancelled".
 """
@@ -40,6 +48,7 @@ import traceback
 import types
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -152,6 +161,27 @@ def warm_up(fn_bytes: bytes) -> Callable[..., Any] | None:
 # --- one trial in a forked child ------------------------------------------------------------
 
 
+def _write_frames(fd: int, frames: list[tuple[bytes, bytes]]) -> None:
+    data = b"".join(_FRAME.pack(tag, len(payload)) + payload for tag, payload in frames)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _read_frame(fd: int) -> bytes | None:
+    """One frame's payload from a blocking pipe; None at end of file."""
+    data = bytearray()
+    size = None
+    while size is None or len(data) < _FRAME.size + size:
+        chunk = os.read(fd, (_FRAME.size if size is None else _FRAME.size + size) - len(data))
+        if not chunk:
+            return None
+        data += chunk
+        if size is None and len(data) >= _FRAME.size:
+            size = _FRAME.unpack_from(data)[1]
+    return bytes(data[_FRAME.size :])
+
+
 class _Gate:
     """The child's side of its start and end. It sets up, then waits for its go: from the
     trial before it, which hands over directly the moment its function returns (one wake-up
@@ -163,10 +193,7 @@ class _Gate:
         self.handed_over_at = ""
 
     def frames(self, frames: list[tuple[bytes, bytes]]) -> None:
-        data = b"".join(_FRAME.pack(tag, len(payload)) + payload for tag, payload in frames)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self.out, view) :]
+        _write_frames(self.out, frames)
 
     def wait(self) -> None:
         if not os.read(self.go, 1):  # no writer is left: the template is gone
@@ -198,17 +225,41 @@ def _child(conn: Connection, close: list[int], gate: _Gate, trial: Prepared,
     The template set the trial up before the fork and writes its records."""
     code = 1
     try:
-        conn.close()  # the engine's socket is the template's, never a trial's
-        for fd in close:  # the other trials' pipes
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the template
-        # Orphans of what the trial starts come to it, so it ends them all before handing over.
-        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-        _reseed()
+        _set_up_child(conn, close)
         outcome = execute(trial, load, cap_threads=False, gate=gate)
         gate.done()
         gate.finish(pickle.dumps(outcome))
+        code = 0
+    except BaseException:  # noqa: BLE001 - our own failure: say it on the worker's stderr
+        traceback.print_exc()
+    finally:
+        os._exit(code)
+
+
+def _set_up_child(conn: Connection, close: list[int]) -> None:
+    conn.close()  # the engine's socket is the template's, never a trial's
+    for fd in close:  # the other trials' pipes
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the template
+    # Orphans of what a trial starts come to it, so it ends them all at the trial's end.
+    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+    _reseed()
+
+
+def _reused_child(conn: Connection, close: list[int], tasks: int, out: int,
+                  load: Callable[[], Callable[..., Any]]) -> None:  # fmt: skip
+    """In a reused child: run the trials the template sends (pickled `Prepared`s), one after
+    the other, each outcome sent back as it ends; exit when the template closes the pipe."""
+    code = 1
+    try:
+        _set_up_child(conn, close)
+        while (payload := _read_frame(tasks)) is not None:
+            trial: Prepared = pickle.loads(payload)
+            outcome = execute(trial, load, cap_threads=False)
+            if trial.client is not None:
+                trial.client.close()
+            _write_frames(out, [(b"R", pickle.dumps(outcome))])
         code = 0
     except BaseException:  # noqa: BLE001 - our own failure: say it on the worker's stderr
         traceback.print_exc()
@@ -248,8 +299,8 @@ def _ended(status: int) -> str:
 class _Child:
     """A forked trial process, as the template sees it."""
 
-    def __init__(self, trial: Prepared, timeout: float | None, pid: int, go: int, out: int,
-                 before: _Child | None) -> None:  # fmt: skip
+    def __init__(self, trial: Prepared, timeout: float | None, pid: int, go: int | None,
+                 out: int, before: _Child | None) -> None:  # fmt: skip
         self.trial, self.task, self.timeout, self.pid = trial, trial.task, timeout, pid
         self.go, self.out = go, out  # the write end of its go pipe; the read end of its output
         self.before = before  # the trial forked just before it, which hands over to it
@@ -262,6 +313,14 @@ class _Child:
         self.open = True  # its output pipe has not reached end of file
         self.deadline: float | None = None
         self.outcome: str | None = None  # "cancelled" or "timeout": the template ended it
+        self.tasks: int | None = None  # a reused child: the write end of its task pipe
+        self.key: tuple[str, tuple[tuple[str, str], ...]] | None = None  # what it can run
+
+    def assign(self, trial: Prepared, timeout: float | None) -> None:
+        """Give a reused child its next trial (the last one is answered)."""
+        self.trial, self.task, self.timeout = trial, trial.task, timeout
+        self.concluded = self.answered = False
+        self.deadline = None if timeout is None else time.monotonic() + timeout
 
     def frames(self) -> list[tuple[bytes, bytes]]:
         """The complete frames read so far (taken out of the buffer)."""
@@ -275,7 +334,7 @@ class _Child:
         return out
 
     def fds(self) -> list[int]:
-        return [fd for fd in (self.go, self.out, self.exited) if fd is not None]
+        return [fd for fd in (self.go, self.out, self.exited, self.tasks) if fd is not None]
 
     def kill(self, outcome: str) -> None:
         self.outcome = self.outcome or outcome
@@ -296,7 +355,8 @@ class _EngineGone(Exception):
 class Template:
     """The fork server. Up to three kinds of trial children at a time: `next`, forked ahead
     and waiting for its go; `active`, whose function runs; and `closing` ones writing their
-    records. So a trial starts the moment the one before returns, its fork and set-up done."""
+    records. So a trial starts the moment the one before returns, its fork and set-up done.
+    Trials sent with `reuse` run one after the other in one child instead (`reused`)."""
 
     def __init__(self, conn: Connection, idle_s: float | None = SPARE_IDLE_S,
                  own_process: bool = True) -> None:  # fmt: skip
@@ -304,9 +364,10 @@ class Template:
         `own_process=False` (a Spark task lends this process), serve() returns when the engine
         closes the connection instead of ending the process."""
         self.conn, self.idle_s, self.own_process = conn, idle_s, own_process
-        self.queue: deque[tuple[TrialTask, float | None]] = deque()
+        self.queue: deque[tuple[TrialTask, float | None, bool]] = deque()
         self.functions: dict[str, bytes] = {}
         self.next: _Child | None = None
+        self.reused: _Child | None = None  # the child that runs reuse trials, running or idle
         self.active: _Child | None = None
         self.closing: list[_Child] = []
         self.last: _Child | None = None  # the child forked last
@@ -320,7 +381,10 @@ class Template:
         self.conn.send_bytes(pickle.dumps((kind, trial_id, payload)))
 
     def children(self) -> list[_Child]:
-        return [c for c in (self.next, self.active, *self.closing) if c is not None]
+        found = [c for c in (self.next, self.active, *self.closing) if c is not None]
+        if self.reused is not None and self.reused not in found:
+            found.append(self.reused)  # idle
+        return found
 
     def serve(self) -> None:
         try:
@@ -350,14 +414,16 @@ class Template:
             message = pickle.loads(self.conn.recv_bytes())
         except (EOFError, OSError):  # the engine is gone: so is everything here
             self._gone()
-        if message[0] == "check":  # a spare about to be reused
-            self.send("fresh", "", not _changed_modules(self.started_at))
+        if message[0] in ("check", "retire"):  # kept or taken as a spare: its trials' past ends
+            self._retire_reused()
+            if message[0] == "check":
+                self.send("fresh", "", not _changed_modules(self.started_at))
             return
         if message[0] == "task":
             task, timeout = message[1], message[2]
             if task.fn_bytes is not None:
                 self.functions[task.fn_key] = task.fn_bytes
-            self.queue.append((task, timeout))
+            self.queue.append((task, timeout, bool(message[3:4] and message[3])))
             return
         trial_id = message[1]  # a cancel: of a queued, waiting or running trial
         for queued in list(self.queue):
@@ -371,39 +437,50 @@ class Template:
 
     # --- children --------------------------------------------------------------------------
 
-    def _fork_ahead(self) -> None:
-        if self.next is not None or not self.queue:
-            return
-        task, timeout = self.queue.popleft()
-        fn_bytes = self.functions[task.fn_key]
+    def _prepare(self, task: TrialTask) -> Prepared | None:
+        """Warm up for the task's function (once) and set the trial up; None when its folder
+        cannot be made (answered: it fails alone)."""
         if task.fn_key not in self.loaded:
-            self.loaded[task.fn_key] = warm_up(fn_bytes)
-        fn = self.loaded[task.fn_key]
+            self.loaded[task.fn_key] = warm_up(self.functions[task.fn_key])
         try:
             if self.cfg is None or task.env != self.env:
                 os.environ.update(task.env)
                 self.cfg, self.env = project.current(), task.env
-            trial = prepare(task, keep=set(), cfg=self.cfg)
-        except Exception as err:  # noqa: BLE001 - its folder cannot be made: it fails alone
+            return prepare(task, keep=set(), cfg=self.cfg)
+        except Exception as err:  # noqa: BLE001 - reported as the trial's failure
             self.send("crashed", task.trial_id, f"could not be set up: {err!r}")
-            return
-        (go_read, go), successor = self.chain, os.pipe()
-        out, out_write = os.pipe()
-        others = [fd for c in self.children() for fd in c.fds()] + [go, successor[0], out]
+            return None
+
+    def _forked(self, run: Callable[[Callable[[], Callable[..., Any]]], None], fn_key: str) -> int:
+        """Fork a child that calls `run(load)` (`load` gives the trial function: the one
+        unpickled here, each child its own pristine copy) and never returns."""
+        fn, fn_bytes = self.loaded[fn_key], self.functions[fn_key]
         gc.freeze()  # the child's collections leave the template's objects (and pages) alone
         pid = os.fork()
         if pid == 0:
             with contextlib.suppress(OSError):
                 os.setpgid(0, 0)
-            # The function unpickled once here: each child gets its own pristine copy.
-            load = (lambda: fn) if fn is not None else (lambda: cloudpickle.loads(fn_bytes))
-            _child(self.conn, others, _Gate(go_read, successor[1], out_write), trial, load)
+            run((lambda: fn) if fn is not None else (lambda: cloudpickle.loads(fn_bytes)))
+        with contextlib.suppress(OSError):
+            os.setpgid(pid, pid)  # its own group, so a cancel reaches what it started
+        return pid
+
+    def _fork_ahead(self) -> None:
+        if self.next is not None or not self.queue or self.queue[0][2]:
+            return  # a reuse trial is not forked ahead: it runs in the reused child
+        task, timeout, _ = self.queue.popleft()
+        trial = self._prepare(task)
+        if trial is None:
+            return
+        (go_read, go), successor = self.chain, os.pipe()
+        out, out_write = os.pipe()
+        others = [fd for c in self.children() for fd in c.fds()] + [go, successor[0], out]
+        gate = _Gate(go_read, successor[1], out_write)
+        pid = self._forked(lambda load: _child(self.conn, others, gate, trial, load), task.fn_key)
         os.close(go_read)
         os.close(out_write)
         self.chain = successor  # this child holds its write end too, to hand over
         os.set_blocking(out, False)
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)  # its own group, so a cancel reaches what it started
         child = _Child(trial, timeout, pid, go, out, self.last)
         if self.last is not None:
             self.last.after = child
@@ -413,7 +490,11 @@ class Template:
         """Make the waiting child the running one: it was started by the trial before it, or
         is started here (first trial, or the one before died or was cancelled)."""
         child = self.next
-        if self.active is not None or child is None:
+        if self.active is not None:
+            return
+        if child is None:
+            if self.queue and self.queue[0][2]:
+                self._start_reused(*self.queue.popleft()[:2])
             return
         self.next, self.active = None, child
         if child.timeout is not None:
@@ -430,6 +511,43 @@ class Template:
             os.write(child.go, _GO)
         self._running(child, records.now())
 
+    def _start_reused(self, task: TrialTask, timeout: float | None) -> None:
+        """Run a reuse trial in the reused child (forked now if there is none for its function
+        and environment), its set-up sent over the child's task pipe."""
+        key = (task.fn_key, tuple(sorted(task.env.items())))
+        if self.reused is not None and self.reused.key != key:
+            self._retire_reused()  # another function or environment: a child of its own
+        trial = self._prepare(task)
+        if trial is None:
+            return
+        # Nothing an earlier trial left behind in other processes may meet this one.
+        end_descendants(keep={c.pid for c in self.children()})
+        child = self.reused
+        if child is None:
+            tasks_read, tasks = os.pipe()
+            out, out_write = os.pipe()
+            others = [fd for c in self.children() for fd in c.fds()] + [tasks, out, *self.chain]
+            run = lambda load: _reused_child(self.conn, others, tasks_read, out_write, load)  # noqa: E731
+            pid = self._forked(run, task.fn_key)
+            os.close(tasks_read)
+            os.close(out_write)
+            os.set_blocking(out, False)
+            child = self.reused = _Child(trial, timeout, pid, None, out, None)
+            child.tasks, child.key = tasks, key
+        trial.record.started = records.now()
+        child.assign(trial, timeout)
+        self.active = child
+        shown = replace(trial, task=replace(task, fn_bytes=None))  # the child has the function
+        with contextlib.suppress(OSError):  # it died: its exit answers for the trial
+            _write_frames(child.tasks, [(b"T", pickle.dumps(shown))])
+        with contextlib.suppress(OSError):  # the final record still comes
+            records.write_trial(trial.loc, trial.record)
+
+    def _retire_reused(self) -> None:
+        """End the reused child if it is idle (its last trial answered)."""
+        if self.reused is not None and self.reused is not self.active:
+            self._close(self.reused, "retired")
+
     def _close(self, child: _Child, outcome: str) -> None:
         """End a child now (a cancel, a timeout); it is answered for once it has exited."""
         child.kill(outcome)
@@ -437,6 +555,8 @@ class Template:
             self.next = None
         elif child is self.active:
             self.active = None
+        if child is self.reused:
+            self.reused = None
         if child not in self.closing:
             self.closing.append(child)
 
@@ -452,7 +572,8 @@ class Template:
                 poller.register(child.exited, select.POLLIN)
             else:  # no pidfd here: look for exits every 50 ms
                 wait_s = 0.05
-        idle = not self.children() and not self.queue and self.idle_s is not None
+        busy = [c for c in self.children() if c is not self.reused or c is self.active]
+        idle = not busy and not self.queue and self.idle_s is not None
         if idle:  # a spare between experiments: it exits when unused for long
             wait_s = self.idle_s
         active = self.active
@@ -493,6 +614,8 @@ class Template:
                 child.concluded = True
                 self.send("record", trial.task.trial_id, pickle.dumps(record))
                 child.answered = True
+                if child is self.reused and child is self.active:
+                    self.active = None  # idle, for the next reuse trial
 
     def _running(self, child: _Child, started: str) -> None:
         """Write a started trial's RUNNING record (unless its final one is written already)."""
@@ -510,7 +633,7 @@ class Template:
         child.close()
         with contextlib.suppress(OSError):
             os.killpg(child.pid, signal.SIGKILL)  # what is left in its group
-        for slot in ("next", "active"):
+        for slot in ("next", "active", "reused"):
             if getattr(self, slot) is child:  # it died before its function returned
                 setattr(self, slot, None)
         if child in self.closing:
