@@ -276,3 +276,20 @@ def test_a_worker_that_exits_idle_during_a_run_is_replaced(hops_home, monkeypatc
                                  optimizer="tpe", hooks=[Slow()])  # fmt: skip
     assert [t.status for t in result.trials] == ["FINISHED"] * 3
     assert len({t.returned["worker"] for t in result.trials}) == 3  # a new worker each time
+
+
+def _sized(i, values):
+    return {"metric": float(i), "count": len(values)}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("reuse", [False, True])
+def test_large_hyperparameters_go_both_ways_without_a_deadlock(hops_home, reuse):
+    """A task and its record each larger than a socket buffer: the worker sends records while
+    the driver sends the next task, and neither may wait on the other forever."""
+    values = list(range(200_000))
+    result = experiment.grid_search(
+        _sized, {"i": [0, 1, 2], "values": [values]}, workers=1, reuse_workers=reuse
+    )
+    assert [t.status for t in result.trials] == ["FINISHED"] * 3
+    assert {t.returned["count"] for t in result.trials} == {len(values)}

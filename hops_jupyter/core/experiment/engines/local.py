@@ -86,6 +86,9 @@ class _Worker(Link):
             with contextlib.suppress(psutil.Error):
                 proc.kill()
         self.proc.wait()
+        # Until they are gone they hold what they opened (a TensorFlow server's port): the
+        # caller goes on only once nothing of the worker is left.
+        psutil.wait_procs(descendants, timeout=5)
         self.conn.close()
         sweep_workdirs(self.proc.pid)
 

@@ -376,9 +376,26 @@ class Template:
         self.loaded: dict[str, Callable[..., Any] | None] = {}  # unpickled functions
         self.cfg: project.Project | None = None  # the project, for the trials' env
         self.env: dict[str, str] = {}
+        # Answers go out without blocking: a large record written while the engine writes a
+        # large task would otherwise leave both blocked, each on a full socket buffer.
+        self.outbox = bytearray()
+        self.out = socket.socket(fileno=os.dup(conn.fileno()))
 
     def send(self, kind: str, trial_id: str, payload: Any = None) -> None:
-        self.conn.send_bytes(pickle.dumps((kind, trial_id, payload)))
+        self.outbox += _connection_frame(pickle.dumps((kind, trial_id, payload)))
+        self._flush()
+
+    def _flush(self) -> None:
+        """Write what the socket takes now of the answers waiting to go out."""
+        while self.outbox:
+            try:
+                sent = self.out.send(self.outbox, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            except OSError:  # the engine is gone: reading its end of file ends it all
+                self.outbox.clear()
+                return
+            del self.outbox[:sent]
 
     def children(self) -> list[_Child]:
         found = [c for c in (self.next, self.active, *self.closing) if c is not None]
@@ -399,6 +416,7 @@ class Template:
                 child.close()
             for fd in self.chain:
                 os.close(fd)
+            self.out.close()
 
     def _gone(self) -> None:
         """The engine closed the connection (or nothing came for idle_s): end it all."""
@@ -460,6 +478,7 @@ class Template:
         if pid == 0:
             with contextlib.suppress(OSError):
                 os.setpgid(0, 0)
+            self.out.close()  # the engine's socket is the template's, never a trial's
             run((lambda: fn) if fn is not None else (lambda: cloudpickle.loads(fn_bytes)))
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # its own group, so a cancel reaches what it started
@@ -563,7 +582,7 @@ class Template:
     def _step(self) -> None:
         """Wait for the engine or a child, and handle what happened."""
         poller = select.poll()
-        poller.register(self.conn.fileno(), select.POLLIN)
+        poller.register(self.conn.fileno(), select.POLLIN | (select.POLLOUT if self.outbox else 0))
         wait_s: float | None = None
         for child in self.children():
             if child.open:
@@ -573,15 +592,18 @@ class Template:
             else:  # no pidfd here: look for exits every 50 ms
                 wait_s = 0.05
         busy = [c for c in self.children() if c is not self.reused or c is self.active]
-        idle = not busy and not self.queue and self.idle_s is not None
+        idle = not busy and not self.queue and not self.outbox and self.idle_s is not None
         if idle:  # a spare between experiments: it exits when unused for long
             wait_s = self.idle_s
         active = self.active
         if active is not None and active.deadline is not None:
             left = max(0.0, active.deadline - time.monotonic())
             wait_s = left if wait_s is None else min(wait_s, left)
-        ready = {fd for fd, _ in poller.poll(None if wait_s is None else wait_s * 1000)}
-        if idle and not ready:
+        events = poller.poll(None if wait_s is None else wait_s * 1000)
+        ready = {fd for fd, event in events if event & ~select.POLLOUT}
+        if any(event & select.POLLOUT for _, event in events):
+            self._flush()
+        if idle and not events:
             self._gone()
         for child in self.children():
             if child.out in ready and child.open:
@@ -650,6 +672,14 @@ class Template:
             self.send(child.outcome, trial_id)
         else:
             self.send("crashed", trial_id, _ended(status))
+
+
+def _connection_frame(data: bytes) -> bytes:
+    """`data` framed as multiprocessing.connection.Connection.send_bytes frames it (its API
+    has no non-blocking send): a 4-byte length, or -1 and an 8-byte length past 2 GiB."""
+    if len(data) > 0x7FFFFFFF:
+        return struct.pack("!i", -1) + struct.pack("!Q", len(data)) + data
+    return struct.pack("!i", len(data)) + data
 
 
 def _changed_modules(since: float) -> list[str]:
