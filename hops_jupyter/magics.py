@@ -403,6 +403,10 @@ class HopsMagics(Magics):
         "--engine", choices=sorted(registry.ENGINES), default="local", help="where trials run"
     )
     @argument("--workers", type=int, default=None, help="trials at once")
+    @argument(
+        "--reuse-workers", action="store_true", default=None,
+        help="a worker runs its trials in one process, not each in a fresh one (faster, shared)",
+    )  # fmt: skip
     @argument("--timeout", type=float, default=None, help="seconds per trial")
     @argument("--seed", type=int, default=None, help="seed for --de/--random/--optimize")
     @argument("--background", action="store_true", help="return at once; the widget stays live")
@@ -451,7 +455,7 @@ class HopsMagics(Magics):
                 f"{', '.join('--' + c for c in chosen)})"
             )
         common = {"name": args.name, "engine": args.engine, "workers": args.workers,
-                  "timeout": args.timeout}  # fmt: skip
+                  "timeout": args.timeout, "reuse_workers": args.reuse_workers}  # fmt: skip
         if not chosen:
             if args.early_stop:
                 raise UsageError("--early-stop needs a search: --grid, --de, --random, --optimize")

@@ -124,6 +124,14 @@ def test_experiment_de_random_metric_timeout_output(ip):
     assert timed[1].status == "FINISHED" and timed[2].error["type"] == "TrialTimeout"
 
 
+def test_experiment_reuse_workers(ip):
+    cell = "import os, sys\nseen = getattr(sys, '_left', None)\nsys._left = x\n{'metric': x, 'seen': seen}"
+    run(ip, "%%experiment --grid x=1,2,3 --workers 1 --reuse-workers\n" + cell)
+    assert [t.returned["seen"] for t in ip.user_ns["_exp"].trials] == [None, 1, 2]
+    run(ip, "%%experiment --grid x=1,2,3 --workers 1\n" + cell)
+    assert [t.returned["seen"] for t in ip.user_ns["_exp"].trials] == [None, None, None]
+
+
 def test_experiment_single_run_and_failures(ip, capsys):
     run(ip, "%%experiment\nresult = {'accuracy': 0.75}\nresult")
     assert ip.user_ns["_exp"].return_dict == {"accuracy": 0.75}
