@@ -168,18 +168,21 @@ def _write_frames(fd: int, frames: list[tuple[bytes, bytes]]) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _read_frame(fd: int) -> bytes | None:
-    """One frame's payload from a blocking pipe; None at end of file."""
+def _read_exact(fd: int, size: int) -> bytes | None:
+    """`size` bytes from a blocking pipe; None at end of file."""
     data = bytearray()
-    size = None
-    while size is None or len(data) < _FRAME.size + size:
-        chunk = os.read(fd, (_FRAME.size if size is None else _FRAME.size + size) - len(data))
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
         if not chunk:
             return None
         data += chunk
-        if size is None and len(data) >= _FRAME.size:
-            size = _FRAME.unpack_from(data)[1]
-    return bytes(data[_FRAME.size :])
+    return bytes(data)
+
+
+def _read_frame(fd: int) -> bytes | None:
+    """One frame's payload from a blocking pipe; None at end of file."""
+    header = _read_exact(fd, _FRAME.size)
+    return None if header is None else _read_exact(fd, _FRAME.unpack(header)[1])
 
 
 class _Gate:
@@ -191,9 +194,6 @@ class _Gate:
     def __init__(self, go: int, successor: int, out: int) -> None:
         self.go, self.successor, self.out, self.said_done = go, successor, out, False
         self.handed_over_at = ""
-
-    def frames(self, frames: list[tuple[bytes, bytes]]) -> None:
-        _write_frames(self.out, frames)
 
     def wait(self) -> None:
         if not os.read(self.go, 1):  # no writer is left: the template is gone
@@ -216,7 +216,7 @@ class _Gate:
         at the hand-over itself, so that the template's work does not compete with the
         successor's start."""
         done = [(b"D", self.handed_over_at.encode())] if self.said_done else []
-        self.frames([*done, (b"R", outcome)])
+        _write_frames(self.out, [*done, (b"R", outcome)])
 
 
 def _child(conn: Connection, close: list[int], gate: _Gate, trial: Prepared,
@@ -438,10 +438,10 @@ class Template:
                 self.send("fresh", "", not _changed_modules(self.started_at))
             return
         if message[0] == "task":
-            task, timeout = message[1], message[2]
+            task, timeout, reuse = message[1:]
             if task.fn_bytes is not None:
                 self.functions[task.fn_key] = task.fn_bytes
-            self.queue.append((task, timeout, bool(message[3:4] and message[3])))
+            self.queue.append((task, timeout, reuse))
             return
         trial_id = message[1]  # a cancel: of a queued, waiting or running trial
         for queued in list(self.queue):
@@ -539,8 +539,8 @@ class Template:
         trial = self._prepare(task)
         if trial is None:
             return
-        # Nothing an earlier trial left behind in other processes may meet this one.
-        end_descendants(keep={c.pid for c in self.children()})
+        # What a trial starts is ended by the reused child (a subreaper) at the trial's end, or
+        # by _finish when a child dies: nothing to sweep here, per trial.
         child = self.reused
         if child is None:
             tasks_read, tasks = os.pipe()
