@@ -44,10 +44,11 @@ def burn(i):
 
 _PART = """
 import os, resource, sys, tempfile, time
-sys.path.insert(0, {root!r})
-from benchmarks.trials import noop
-import hops_jupyter.core.experiment.engines.worker  # what a worker's template has loaded
+import hops_jupyter.core.experiment.engines.worker  # what a worker's fork server has loaded
 from hops_jupyter.core.experiment.trial import TrialTask, run_trial
+
+def noop(i):
+    return i
 
 def cpu():
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -59,7 +60,7 @@ if {part!r} == "records":  # a trial's own path (set-up, records, logs, call), n
     for i in range(n):
         task = TrialTask("e", f"t{{i}}", f"file://{{folder}}/t{{i}}", {{"i": i}}, "k", None)
         run_trial(task, lambda: noop)
-else:  # a fork of the template and the child's exit, nothing run
+else:  # a fork of the fork server and the child's exit, nothing run
     import gc
     gc.freeze()
     for i in range(n):
@@ -75,8 +76,7 @@ def part_cpu_ms(part: str, n: int = 200) -> float:
     """CPU ms per trial (this process and its children) of one part of a forked trial."""
     import subprocess
 
-    root = str(Path(__file__).resolve().parent.parent)
-    code = _PART.format(root=root, n=n, part=part)
+    code = _PART.format(n=n, part=part)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return float(done.stdout.split()[-1])
 
@@ -240,12 +240,12 @@ def engines_section(out) -> None:
     else:
         out(f"against {BASELINE}: not measured (no git history here)")
     # Where a no-op trial's time goes, each part measured alone. Its CPU, summed over the
-    # driver, the template and the child, is shared by 2 workers on 2 cores.
+    # driver, the template, the fork server and the child, is shared by 2 workers on 2 cores.
     records_ms, fork_ms = part_cpu_ms("records"), part_cpu_ms("fork")
     out("\nCPU per no-op trial, each part alone (2 workers share 2 cores: wall = CPU / 2)")
     out(f"{'part':<60}{'CPU ms':>10}")
     out(f"{'set-up, records, log capture and call, in one process':<60}{records_ms:>10.3f}")
-    out(f"{'fork of the warm template and exit of the child, nothing run':<60}{fork_ms:>10.3f}")
+    out(f"{'fork of the fork server and exit of the child, nothing run':<60}{fork_ms:>10.3f}")
     short_trials_section(out, ours_tree, old)
 
     t0 = time.perf_counter()

@@ -97,6 +97,44 @@ def test_nothing_of_one_trial_reaches_the_next_on_the_same_worker(hops_home, tmp
     assert "thread of the first trial" not in printed
 
 
+def _what_is_loaded(i):
+    import sys
+
+    return {"metric": float(i), "heavy": [m for m in ("numpy", "pyarrow") if m in sys.modules]}
+
+
+def test_a_trial_carries_only_what_its_function_imports(hops_home):
+    # The fork server loads what the function imports, and not the engine's own heavy
+    # libraries (numpy, pyarrow): each would make every fork of it costlier.
+    result = experiment.grid_search(_what_is_loaded, {"i": [0, 1]}, workers=1)
+    assert [t.returned["heavy"] for t in result.trials] == [[], []]
+    result = experiment.grid_search(_draw, {"i": [0]}, workers=1)
+    assert result.trials[0].status == "FINISHED"
+
+
+def _kill_my_fork_server(i):
+    import os
+    import signal
+    import time
+
+    if i == 2:
+        os.kill(os.getppid(), signal.SIGKILL)  # the process that forked this trial
+        time.sleep(5)
+    return float(i)
+
+
+def test_a_trial_that_kills_its_fork_server_fails_without_stopping_the_run(hops_home):
+    t0 = time.monotonic()
+    result = experiment.grid_search(_kill_my_fork_server, {"i": list(range(6))}, workers=1)
+    assert time.monotonic() - t0 < 30
+    by = {t.params["i"]: t for t in result.trials}
+    assert sorted(by) == list(range(6))
+    assert by[2].status == "FAILED" and "exited unexpectedly" in by[2].error["message"]
+    failed = [i for i, t in by.items() if t.status != "FINISHED"]
+    assert failed in ([2], [2, 3])  # 3 may have been handed to that worker ahead
+    assert all(by[i].metric == float(i) for i in by if i not in failed)
+
+
 def _draw(i):
     import random
 

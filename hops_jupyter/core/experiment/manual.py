@@ -49,7 +49,7 @@ def begin(name: str = "no-name", local_logdir: bool = False,
         project=cfg.name, user=cfg.user, url=loc.url, owner=records.this_owner(),
     )  # fmt: skip
     trial_loc = loc.child(records.SINGLE_RUN)
-    trial_loc.fs.create_dir(trial_loc.path, recursive=True)
+    trial_loc.make_dirs()
     records.write_experiment(loc, record)
     for path in versioned_resources or []:
         source = filesystem.resolve(path, cfg)

@@ -24,8 +24,6 @@ from dataclasses import MISSING, Field, asdict, dataclass, field, fields
 from typing import Any
 from urllib.parse import quote
 
-import pyarrow.fs as pafs
-
 from hops_jupyter.core import filesystem, project
 from hops_jupyter.core.filesystem import Location
 
@@ -375,8 +373,8 @@ def with_latest(loc: Location, trials: list[TrialRecord]) -> list[TrialRecord]:
 def read_trials(loc: Location) -> list[TrialRecord]:
     """Every trial folder's record, in start order."""
     trials = []
-    for info in loc.fs.get_file_info(pafs.FileSelector(loc.path)):
-        if info.type != pafs.FileType.Directory or info.base_name.startswith("."):
+    for info in loc.fs.get_file_info(filesystem.arrow().FileSelector(loc.path)):
+        if info.type != filesystem.arrow().FileType.Directory or info.base_name.startswith("."):
             continue
         trial_loc = loc.child(info.base_name)
         try:
@@ -465,8 +463,8 @@ def list_experiments() -> list[ExperimentRecord]:
     if not root.isdir():
         return []
     found = []
-    for info in root.fs.get_file_info(pafs.FileSelector(root.path)):
-        if info.type == pafs.FileType.Directory and _ID_RE.match(info.base_name):
+    for info in root.fs.get_file_info(filesystem.arrow().FileSelector(root.path)):
+        if info.type == filesystem.arrow().FileType.Directory and _ID_RE.match(info.base_name):
             try:
                 found.append(read_experiment(root.child(info.base_name), with_trials=False))
             except (FileNotFoundError, OSError, ValueError, TypeError):

@@ -305,7 +305,7 @@ class ExperimentRun:
             self._lock_path = None
 
     def _begin(self) -> None:
-        self.loc.fs.create_dir(self.loc.path, recursive=True)
+        self.loc.make_dirs()
         if self.spec.resume:
             self._lock()
         self.record.owner = records.this_owner()

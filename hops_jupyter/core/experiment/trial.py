@@ -348,7 +348,7 @@ def prepare(
         sweep_workdirs()
         _swept = True
     loc = filesystem.resolve(task.trial_url, cfg or project.current())
-    loc.fs.create_dir(loc.path, recursive=True)
+    loc.make_dirs()
     client = ReportClient(task.reporter, task.trial_id) if task.reporter else None
     ctx = context.TrialContext(
         task.experiment_id, task.trial_id, loc.url, dict(task.params), reporter=client
@@ -464,7 +464,7 @@ def record_failure(
     try:
         started = records.read_json(loc.child(records.TRIAL_FILE)).get("started")
     except (FileNotFoundError, OSError, ValueError):
-        loc.fs.create_dir(loc.path, recursive=True)
+        loc.make_dirs()
     finished = records.now()
     duration = None
     if started:

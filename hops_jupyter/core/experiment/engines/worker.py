@@ -1,17 +1,21 @@
-"""A local worker: a fork server that runs every trial in a fresh child of a clean template.
+"""A local worker: a fork server that runs every trial in a fresh child of a clean interpreter.
 
 Started as `python -m hops_jupyter.core.experiment.engines.worker FD` (not a fork of the
-notebook kernel), in its own session, it is three layers of processes:
+notebook kernel), in its own session, it is four processes and the trials:
 
 - the keeper, a subreaper that only waits: when the template ends (even by a crash) or the
   engine's process dies, it ends everything below it;
-- the template, which imports once what the experiment's function imports (numpy,
-  scikit-learn, ...), caps the thread pools so loaded, and forks one child per trial. It is a
-  subreaper too: whatever a trial leaves behind is adopted by it and ended before the next trial;
+- the template (this module's `Template`), which takes the engine's tasks, sets each trial up
+  and writes its records. It never forks a trial itself: a process that keeps working while
+  its forked children share its memory pays a copy-on-write fault for each page it touches;
+- the fork server (forkserver.py), forked from the template at its start: it imports once
+  what the experiment's function imports (numpy, scikit-learn, ...), caps the thread pools so
+  loaded, and forks one child per trial, touching almost nothing between forks. It is a
+  subreaper: whatever a trial leaves behind is adopted by it and ended before the next trial;
 - the trial child, which runs one trial and exits. Its globals, threads, child processes,
-  environment and working directory end with it: the next trial starts from the template again.
+  environment and working directory end with it: the next trial starts from the server again.
 
-Forking a warm template costs about a millisecond, where a fresh interpreter with scikit-learn
+Forking a warm server costs about a millisecond, where a fresh interpreter with scikit-learn
 costs a second: isolation without the start-up cost.
 
 With `reuse_workers` (the engine's choice, as Ray Tune's `reuse_actors`), trials of one
@@ -31,10 +35,6 @@ module changed on disk). Template to engine, exactly one per task:
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import dis
-import gc
-import importlib
 import os
 import pickle
 import select
@@ -44,19 +44,23 @@ import struct
 import sys
 import threading
 import time
-import traceback
-import types
 from collections import deque
-from collections.abc import Callable
 from dataclasses import replace
 from multiprocessing.connection import Connection
 from typing import Any
 
-import cloudpickle
-
 from hops_jupyter.core import project
 from hops_jupyter.core.experiment import records
-from hops_jupyter.core.experiment.threads import cap_loaded_pools, trial_threads
+from hops_jupyter.core.experiment.engines.forkserver import (
+    _FRAME,
+    _GO,
+    _PR_SET_CHILD_SUBREAPER,
+    _PR_SET_PDEATHSIG,
+    ForkServer,
+    _changed_modules,
+    _prctl,
+    _write_frames,
+)
 from hops_jupyter.core.experiment.trial import (
     WORKDIR_OWNER_ENV,
     Prepared,
@@ -64,218 +68,13 @@ from hops_jupyter.core.experiment.trial import (
     conclude,
     discard,
     end_descendants,
-    execute,
     prepare,
     sweep_workdirs,
 )
 
-_PR_SET_PDEATHSIG = 1
-_PR_SET_CHILD_SUBREAPER = 36
-# A child's output is frames: a tag byte and a length, then the payload. D: its function
-# returned and it started its successor (payload: when, ISO), R: its outcome (a pickled
-# trial.Outcome). Both come in one write after the hand-over.
-_FRAME = struct.Struct("!cQ")
-_GO = b"G"  # on a child's go pipe: start
 # A worker with nothing to do for this long exits ($HOPS_WORKER_IDLE_S, seconds).
 SPARE_IDLE_S = 600.0
 IDLE_ENV = "HOPS_WORKER_IDLE_S"
-# Modules a template never imports ahead (forking after they start threads is unsafe).
-_NO_PRELOAD = ("multiprocessing", "concurrent", "threading", "asyncio", "hops", "hops_jupyter")
-
-
-try:  # looked up once: every forked trial calls it twice
-    _LIBC_PRCTL: Any = ctypes.CDLL(None, use_errno=True).prctl
-except (OSError, AttributeError):  # not Linux: no subreaper, no parent-death signal
-    _LIBC_PRCTL = None
-
-
-def _prctl(option: int, value: int) -> None:
-    if _LIBC_PRCTL is not None:
-        _LIBC_PRCTL(option, value, 0, 0, 0)
-
-
-# --- the template's warm-up ---------------------------------------------------------------
-
-
-def _code_imports(code: types.CodeType) -> list[str]:
-    """Absolute module names the code imports (`import x.y`, `from x import y`)."""
-    found, instructions = [], list(dis.get_instructions(code))
-    for i, ins in enumerate(instructions):
-        if ins.opname == "IMPORT_NAME" and i >= 2 and instructions[i - 2].argval == 0:
-            found.append(ins.argval)
-    return found
-
-
-def imports_of(fn: Callable[..., Any], limit: int = 64) -> list[str]:
-    """The modules a function imports in its body, and in the functions and nested code it
-    calls through its globals (a trial `train()` calling a helper that imports sklearn), and
-    the modules it uses as globals."""
-    seen: set[int] = set()
-    names: list[str] = []
-    todo: list[tuple[types.CodeType, dict[str, Any]]] = []
-    if isinstance(getattr(fn, "__code__", None), types.CodeType):
-        todo.append((fn.__code__, getattr(fn, "__globals__", {})))
-    while todo and len(seen) < limit:
-        code, scope = todo.pop()
-        if id(code) in seen:
-            continue
-        seen.add(id(code))
-        names += _code_imports(code)
-        todo += [(c, scope) for c in code.co_consts if isinstance(c, types.CodeType)]
-        for name in code.co_names:
-            called = scope.get(name)
-            if isinstance(called, types.FunctionType):
-                todo.append((called.__code__, called.__globals__))
-            elif isinstance(called, types.ModuleType):  # `np` imported at the notebook's top
-                names.append(called.__name__)
-    return list(dict.fromkeys(names))
-
-
-def warm_up(fn_bytes: bytes) -> Callable[..., Any] | None:
-    """Unpickle the trial function in the template and import what it will import, then cap
-    the thread pools those imports loaded, so every forked trial starts warm and within its
-    thread limit. The function, or None when it does not unpickle here (each trial then tries,
-    and records the error)."""
-    try:
-        with contextlib.redirect_stdout(None):
-            fn = cloudpickle.loads(fn_bytes)  # imports the modules its globals refer to
-            names = imports_of(fn)
-            for name in names:
-                if name.split(".")[0] not in _NO_PRELOAD:
-                    with contextlib.suppress(BaseException):
-                        importlib.import_module(name)
-        # numpy.random loads lazily, in ~7 ms: once here for a function that names numpy, not
-        # per trial. Not for others: each child then reseeds it (_reseed), ~150 page faults.
-        if any(name.split(".")[0] == "numpy" for name in names):
-            with contextlib.suppress(BaseException):
-                importlib.import_module("numpy.random")
-    except BaseException:  # noqa: BLE001 - a warm-up never stops the worker
-        return None
-    threads = trial_threads()
-    if threads > 0:
-        with contextlib.suppress(Exception):
-            cap_loaded_pools(threads)  # kept by every child this template forks
-    return fn
-
-
-# --- one trial in a forked child ------------------------------------------------------------
-
-
-def _write_frames(fd: int, frames: list[tuple[bytes, bytes]]) -> None:
-    data = b"".join(_FRAME.pack(tag, len(payload)) + payload for tag, payload in frames)
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
-
-
-def _read_exact(fd: int, size: int) -> bytes | None:
-    """`size` bytes from a blocking pipe; None at end of file."""
-    data = bytearray()
-    while len(data) < size:
-        chunk = os.read(fd, size - len(data))
-        if not chunk:
-            return None
-        data += chunk
-    return bytes(data)
-
-
-def _read_frame(fd: int) -> bytes | None:
-    """One frame's payload from a blocking pipe; None at end of file."""
-    header = _read_exact(fd, _FRAME.size)
-    return None if header is None else _read_exact(fd, _FRAME.unpack(header)[1])
-
-
-class _Gate:
-    """The child's side of its start and end. It sets up, then waits for its go: from the
-    trial before it, which hands over directly the moment its function returns (one wake-up
-    instead of a round trip through the template), or from the template. The template writes
-    its RUNNING record meanwhile; at the end it hands over to its successor."""
-
-    def __init__(self, go: int, successor: int, out: int) -> None:
-        self.go, self.successor, self.out, self.said_done = go, successor, out, False
-        self.handed_over_at = ""
-
-    def wait(self) -> None:
-        if not os.read(self.go, 1):  # no writer is left: the template is gone
-            os._exit(0)
-
-    def done(self) -> None:
-        if not self.said_done:  # the trial's processes are ended already (execute)
-            self.said_done = True
-            with contextlib.suppress(OSError):
-                os.write(self.successor, _GO)
-            self.handed_over_at = records.now()
-            # What is left of this trial steps aside while its successor starts: the CPU it
-            # is on is the one the successor was woken on.
-            with contextlib.suppress(OSError):
-                os.nice(10)
-            time.sleep(0.001)
-
-    def finish(self, outcome: bytes) -> None:
-        """Tell the template, in one write, that the trial handed over and how it ended; not
-        at the hand-over itself, so that the template's work does not compete with the
-        successor's start."""
-        done = [(b"D", self.handed_over_at.encode())] if self.said_done else []
-        _write_frames(self.out, [*done, (b"R", outcome)])
-
-
-def _child(conn: Connection, close: list[int], gate: _Gate, trial: Prepared,
-           load: Callable[[], Callable[..., Any]]) -> None:  # fmt: skip
-    """In the forked child: wait for the go, run the trial's function, send its outcome, exit.
-    The template set the trial up before the fork and writes its records."""
-    code = 1
-    try:
-        _set_up_child(conn, close)
-        outcome = execute(trial, load, cap_threads=False, gate=gate)
-        gate.done()
-        gate.finish(pickle.dumps(outcome))
-        code = 0
-    except BaseException:  # noqa: BLE001 - our own failure: say it on the worker's stderr
-        traceback.print_exc()
-    finally:
-        os._exit(code)
-
-
-def _set_up_child(conn: Connection, close: list[int]) -> None:
-    conn.close()  # the engine's socket is the template's, never a trial's
-    for fd in close:  # the other trials' pipes
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the template
-    # Orphans of what a trial starts come to it, so it ends them all at the trial's end.
-    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-    _reseed()
-
-
-def _reused_child(conn: Connection, close: list[int], tasks: int, out: int,
-                  load: Callable[[], Callable[..., Any]]) -> None:  # fmt: skip
-    """In a reused child: run the trials the template sends (pickled `Prepared`s), one after
-    the other, each outcome sent back as it ends; exit when the template closes the pipe."""
-    code = 1
-    try:
-        _set_up_child(conn, close)
-        while (payload := _read_frame(tasks)) is not None:
-            trial: Prepared = pickle.loads(payload)
-            outcome = execute(trial, load, cap_threads=False)
-            if trial.client is not None:
-                trial.client.close()
-            _write_frames(out, [(b"R", pickle.dumps(outcome))])
-        code = 0
-    except BaseException:  # noqa: BLE001 - our own failure: say it on the worker's stderr
-        traceback.print_exc()
-    finally:
-        os._exit(code)
-
-
-def _reseed() -> None:
-    """Give numpy's global generator fresh entropy, as a new interpreter would have (`random`
-    reseeds itself after a fork; numpy does not, and forked trials would draw alike). Where the
-    template has not loaded numpy.random, a trial that uses it imports it afresh, seeded."""
-    rnd = sys.modules.get("numpy.random")
-    if rnd is not None:
-        import numpy
-
-        rnd.seed(numpy.frombuffer(os.urandom(32), dtype=numpy.uint32))
 
 
 def _drain(fd: int, into: bytearray) -> bool:
@@ -304,7 +103,6 @@ class _Child:
         self.trial, self.task, self.timeout, self.pid = trial, trial.task, timeout, pid
         self.go, self.out = go, out  # the write end of its go pipe; the read end of its output
         self.before = before  # the trial forked just before it, which hands over to it
-        self.exited = os.pidfd_open(pid) if hasattr(os, "pidfd_open") else None
         self.buffer = bytearray()  # frames not read yet
         self.handed_over = False  # its function returned and it started its successor
         self.after: _Child | None = None  # the child forked next: its successor
@@ -334,7 +132,7 @@ class _Child:
         return out
 
     def fds(self) -> list[int]:
-        return [fd for fd in (self.go, self.out, self.exited, self.tasks) if fd is not None]
+        return [fd for fd in (self.go, self.out, self.tasks) if fd is not None]
 
     def kill(self, outcome: str) -> None:
         self.outcome = self.outcome or outcome
@@ -353,10 +151,12 @@ class _EngineGone(Exception):
 
 
 class Template:
-    """The fork server. Up to three kinds of trial children at a time: `next`, forked ahead
-    and waiting for its go; `active`, whose function runs; and `closing` ones writing their
-    records. So a trial starts the moment the one before returns, its fork and set-up done.
-    Trials sent with `reuse` run one after the other in one child instead (`reused`)."""
+    """The worker's scheduler: it takes the engine's tasks, sets each trial up, has its fork
+    server fork it, and writes its records. Up to three kinds of trial children at a time:
+    `next`, forked ahead and waiting for its go; `active`, whose function runs; and `closing`
+    ones writing their records. So a trial starts the moment the one before returns, its fork
+    and set-up done. Trials sent with `reuse` run one after the other in one child instead
+    (`reused`)."""
 
     def __init__(self, conn: Connection, idle_s: float | None = SPARE_IDLE_S,
                  own_process: bool = True) -> None:  # fmt: skip
@@ -373,13 +173,13 @@ class Template:
         self.last: _Child | None = None  # the child forked last
         self.started_at = time.time()
         self.chain = os.pipe()  # the go pipe of the next child to fork
-        self.loaded: dict[str, Callable[..., Any] | None] = {}  # unpickled functions
         self.cfg: project.Project | None = None  # the project, for the trials' env
         self.env: dict[str, str] = {}
         # Answers go out without blocking: a large record written while the engine writes a
         # large task would otherwise leave both blocked, each on a full socket buffer.
         self.outbox = bytearray()
         self.out = socket.socket(fileno=os.dup(conn.fileno()))
+        self.server = ForkServer(close=[conn.fileno(), self.out.fileno(), *self.chain])
 
     def send(self, kind: str, trial_id: str, payload: Any = None) -> None:
         self.outbox += _connection_frame(pickle.dumps((kind, trial_id, payload)))
@@ -411,6 +211,7 @@ class Template:
                 self._fork_ahead()  # the one after: its fork and set-up overlap this trial
                 self._step()
         except _EngineGone:
+            self.server.close()  # it ends what it forked
             end_descendants()
             for child in self.children():
                 child.close()
@@ -435,7 +236,8 @@ class Template:
         if message[0] in ("check", "retire"):  # kept or taken as a spare: its trials' past ends
             self._retire_reused()
             if message[0] == "check":
-                self.send("fresh", "", not _changed_modules(self.started_at))
+                changed = _changed_modules(self.started_at) or self.server.changed(self.started_at)
+                self.send("fresh", "", not changed)
             return
         if message[0] == "task":
             task, timeout, reuse = message[1:]
@@ -456,10 +258,7 @@ class Template:
     # --- children --------------------------------------------------------------------------
 
     def _prepare(self, task: TrialTask) -> Prepared | None:
-        """Warm up for the task's function (once) and set the trial up; None when its folder
-        cannot be made (answered: it fails alone)."""
-        if task.fn_key not in self.loaded:
-            self.loaded[task.fn_key] = warm_up(self.functions[task.fn_key])
+        """Set the trial up; None when its folder cannot be made (answered: it fails alone)."""
         try:
             if self.cfg is None or task.env != self.env:
                 os.environ.update(task.env)
@@ -469,20 +268,15 @@ class Template:
             self.send("crashed", task.trial_id, f"could not be set up: {err!r}")
             return None
 
-    def _forked(self, run: Callable[[Callable[[], Callable[..., Any]]], None], fn_key: str) -> int:
-        """Fork a child that calls `run(load)` (`load` gives the trial function: the one
-        unpickled here, each child its own pristine copy) and never returns."""
-        fn, fn_bytes = self.loaded[fn_key], self.functions[fn_key]
-        gc.freeze()  # the child's collections leave the template's objects (and pages) alone
-        pid = os.fork()
-        if pid == 0:
-            with contextlib.suppress(OSError):
-                os.setpgid(0, 0)
-            self.out.close()  # the engine's socket is the template's, never a trial's
-            run((lambda: fn) if fn is not None else (lambda: cloudpickle.loads(fn_bytes)))
-        with contextlib.suppress(OSError):
-            os.setpgid(pid, pid)  # its own group, so a cancel reaches what it started
-        return pid
+    def _forked(self, kind: str, task: TrialTask, payload: bytes | None, fds: list[int]) -> int:
+        """Have the fork server fork a child (forkserver.py: kind, payload, fds), and close the
+        child's ends of its pipes here; its pid."""
+        try:
+            fn_bytes = self.functions[task.fn_key]
+            return self.server.fork(kind, task.fn_key, fn_bytes, task.env, payload, fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
 
     def _fork_ahead(self) -> None:
         if self.next is not None or not self.queue or self.queue[0][2]:
@@ -493,12 +287,11 @@ class Template:
             return
         (go_read, go), successor = self.chain, os.pipe()
         out, out_write = os.pipe()
-        others = [fd for c in self.children() for fd in c.fds()] + [go, successor[0], out]
-        gate = _Gate(go_read, successor[1], out_write)
-        pid = self._forked(lambda load: _child(self.conn, others, gate, trial, load), task.fn_key)
-        os.close(go_read)
-        os.close(out_write)
-        self.chain = successor  # this child holds its write end too, to hand over
+        shown = pickle.dumps(replace(trial, task=replace(task, fn_bytes=None)))
+        # It gets the read end of its go pipe, the write end of its successor's (to hand
+        # over) and the write end of its output; the server sends them over, closed here.
+        pid = self._forked("trial", task, shown, [go_read, os.dup(successor[1]), out_write])
+        self.chain = successor
         os.set_blocking(out, False)
         child = _Child(trial, timeout, pid, go, out, self.last)
         if self.last is not None:
@@ -525,7 +318,7 @@ class Template:
                 self._running(child, records.now())  # unless written at that hand-over
                 return
         # Nothing an earlier trial left behind may meet this one.
-        end_descendants(keep={c.pid for c in self.children()})
+        self.server.sweep({c.pid for c in self.children()})
         with contextlib.suppress(OSError):  # it died while waiting: its exit tells
             os.write(child.go, _GO)
         self._running(child, records.now())
@@ -545,11 +338,7 @@ class Template:
         if child is None:
             tasks_read, tasks = os.pipe()
             out, out_write = os.pipe()
-            others = [fd for c in self.children() for fd in c.fds()] + [tasks, out, *self.chain]
-            run = lambda load: _reused_child(self.conn, others, tasks_read, out_write, load)  # noqa: E731
-            pid = self._forked(run, task.fn_key)
-            os.close(tasks_read)
-            os.close(out_write)
+            pid = self._forked("reused", task, None, [tasks_read, out_write])
             os.set_blocking(out, False)
             child = self.reused = _Child(trial, timeout, pid, None, out, None)
             child.tasks, child.key = tasks, key
@@ -584,21 +373,21 @@ class Template:
         poller = select.poll()
         poller.register(self.conn.fileno(), select.POLLIN | (select.POLLOUT if self.outbox else 0))
         wait_s: float | None = None
+        poller.register(self.server.fileno(), select.POLLIN)  # exits of children
         for child in self.children():
             if child.open:
                 poller.register(child.out, select.POLLIN)
-            if child.exited is not None:
-                poller.register(child.exited, select.POLLIN)
-            else:  # no pidfd here: look for exits every 50 ms
-                wait_s = 0.05
         busy = [c for c in self.children() if c is not self.reused or c is self.active]
-        idle = not busy and not self.queue and not self.outbox and self.idle_s is not None
+        pending = self.server.pending()  # exits read while waiting for the server's answer
+        idle = not (busy or self.queue or self.outbox or pending) and self.idle_s is not None
         if idle:  # a spare between experiments: it exits when unused for long
             wait_s = self.idle_s
         active = self.active
         if active is not None and active.deadline is not None:
             left = max(0.0, active.deadline - time.monotonic())
             wait_s = left if wait_s is None else min(wait_s, left)
+        if pending:
+            wait_s = 0.0
         events = poller.poll(None if wait_s is None else wait_s * 1000)
         ready = {fd for fd, event in events if event & ~select.POLLOUT}
         if any(event & select.POLLOUT for _, event in events):
@@ -617,10 +406,11 @@ class Template:
                 self._close(active, "timeout")
         if self.conn.fileno() in ready:
             self._message()
-        for child in self.children():
-            done, status = os.waitpid(child.pid, os.WNOHANG)
-            if done:
-                self._finish(child, status)
+        if self.server.fileno() in ready or pending:
+            by_pid = {c.pid: c for c in self.children()}
+            for pid, status in self.server.take_exits():
+                if pid in by_pid:
+                    self._finish(by_pid[pid], status)
 
     def _read(self, child: _Child) -> None:
         """Act on a child's frames: its records are written here, in the warm template,
@@ -663,7 +453,7 @@ class Template:
         if not child.handed_over and self.active is None:
             # It died or was killed before ending what it started (a child that handed over
             # had ended it all: it is the subreaper of everything it started).
-            end_descendants(keep={c.pid for c in self.children()})
+            self.server.sweep({c.pid for c in self.children()})
         if child.answered:
             return
         discard(child.trial)
@@ -680,24 +470,6 @@ def _connection_frame(data: bytes) -> bytes:
     if len(data) > 0x7FFFFFFF:
         return struct.pack("!i", -1) + struct.pack("!Q", len(data)) + data
     return struct.pack("!i", len(data)) + data
-
-
-def _changed_modules(since: float) -> list[str]:
-    """Modules imported here, outside the standard library and site-packages, whose file
-    changed after `since`: a template that imported them would run old code."""
-    import sysconfig
-
-    libraries = tuple({sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib",
-                                                          "platlib")})  # fmt: skip
-    changed = []
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if not path or path.startswith(libraries):
-            continue
-        with contextlib.suppress(OSError):
-            if os.stat(path).st_mtime > since:
-                changed.append(name)
-    return changed
 
 
 def _keep(template: int) -> None:

@@ -9,12 +9,13 @@ population is no better than random search (benchmarks/trials.py measures this).
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from hops_jupyter.core.experiment.search.base import Pending, Searcher, check_count
 from hops_jupyter.core.experiment.search.space import parse_bounds
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _check(name: str, value: Any, low: float, high: float, integer: bool = False) -> None:
@@ -44,6 +45,8 @@ class DifferentialEvolution(Searcher):
         seed: int | None = None,
         trials: int | None = None,
     ) -> None:
+        import numpy as np  # on first use: fork servers need not load it
+
         super().__init__(direction, seed)
         self.dims = parse_bounds(search_dict)
         d = len(self.dims)
@@ -78,6 +81,8 @@ class DifferentialEvolution(Searcher):
         return full if self._cap is None else min(full, self._cap)
 
     def _latin_hypercube(self, n: int, d: int) -> np.ndarray:
+        import numpy as np  # on first use: fork servers need not load it
+
         cells = np.stack([self._rng.permutation(n) for _ in range(d)], axis=1)
         return (cells + self._rng.random((n, d))) / n
 
@@ -90,6 +95,8 @@ class DifferentialEvolution(Searcher):
         return float(self.mutation)
 
     def _candidate(self, target: int) -> np.ndarray:
+        import numpy as np  # on first use: fork servers need not load it
+
         known = [i for i, x in enumerate(self._pop) if x is not None]
         if len(known) < 3:
             return self._rng.random(len(self.dims))

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from hops_jupyter.core.experiment.search.base import Pending, Searcher, check_count
 from hops_jupyter.core.experiment.search.space import parse_bounds
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def _warp(losses: np.ndarray) -> np.ndarray:
     """Yeo-Johnson power transform and standardization (scikit-learn's PowerTransformer):
     tames values spanning decades (Rosenbrock) while keeping how much better the best are.
     Failures (+inf) count as the worst value seen."""
+    import numpy as np  # on first use: fork servers need not load it
     from sklearn.preprocessing import PowerTransformer
 
     finite = losses[np.isfinite(losses)]
@@ -46,6 +48,8 @@ class GPSearch(Searcher):
 
     def __init__(self, search_dict: dict[str, Any], trials: int = 50, direction: str = "max",
                  seed: int | None = None, n_startup_trials: int | None = None) -> None:  # fmt: skip
+        import numpy as np  # on first use: fork servers need not load it
+
         super().__init__(direction, seed)
         self.dims = parse_bounds(search_dict)
         self.trials = check_count("trials", trials)
@@ -100,6 +104,8 @@ class GPSearch(Searcher):
         self._y.append(self.loss(value))
 
     def observe(self, params: dict[str, Any], value: float | None) -> None:
+        import numpy as np  # on first use: fork servers need not load it
+
         self._x.append(np.array([d.to_unit(params[d.name]) for d in self.dims]))
         self._y.append(self.loss(value))
 
@@ -107,6 +113,7 @@ class GPSearch(Searcher):
         """A GP on (x, y). Optimizing its hyperparameters starts both from the last fit (they
         move little between asks) and from the defaults (so one bad fit is not kept forever),
         and keeps the likelier; without optimizing it reuses the last fit's."""
+        import numpy as np  # on first use: fork servers need not load it
         from sklearn.gaussian_process import GaussianProcessRegressor
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
@@ -135,6 +142,7 @@ class GPSearch(Searcher):
         return best
 
     def _propose(self) -> np.ndarray:
+        import numpy as np  # on first use: fork servers need not load it
         from scipy.stats import norm
 
         x = np.array(self._x)
@@ -166,6 +174,7 @@ class GPSearch(Searcher):
 
     def _polish(self, start: np.ndarray, ei: Any) -> np.ndarray:
         """A few L-BFGS-B steps on the acquisition from the best candidate."""
+        import numpy as np  # on first use: fork servers need not load it
         from scipy.optimize import minimize
 
         result = minimize(

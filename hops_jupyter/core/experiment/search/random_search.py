@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from hops_jupyter.core.experiment.search.base import Searcher, check_count
 from hops_jupyter.core.experiment.search.space import parse_bounds
 
@@ -21,6 +19,8 @@ class RandomSearch(Searcher):
         direction: str = "max",
         seed: int | None = None,
     ) -> None:
+        import numpy as np  # on first use: fork servers need not load it
+
         super().__init__(direction, seed)
         check_count("samples", samples)
         self.dims = parse_bounds(search_dict)
