@@ -192,38 +192,40 @@ class _Gate:
 def _child(gate: _Gate, trial: Prepared, load: Callable[[], Callable[..., Any]]) -> None:
     """In the forked child: wait for the go, run the trial's function, send its outcome, exit.
     The template set the trial up and writes its records."""
-    code = 1
-    try:
-        _set_up_child()
+
+    def run() -> None:
         outcome = execute(trial, load, cap_threads=False, gate=gate)
         gate.done()
         gate.finish(pickle.dumps(outcome))
-        code = 0
-    except BaseException:  # noqa: BLE001 - our own failure: say it on the worker's stderr
-        traceback.print_exc()
-    finally:
-        os._exit(code)
 
-
-def _set_up_child() -> None:
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the fork server
-    # Orphans of what a trial starts come to it, so it ends them all at the trial's end.
-    _prctl(_PR_SET_CHILD_SUBREAPER, 1)
-    _reseed()
+    _in_child(run)
 
 
 def _reused_child(tasks: int, out: int, load: Callable[[], Callable[..., Any]]) -> None:
     """In a reused child: run the trials the template sends (pickled `Prepared`s), one after
     the other, each outcome sent back as it ends; exit when the template closes the pipe."""
-    code = 1
-    try:
-        _set_up_child()
+
+    def run() -> None:
         while (payload := _read_frame(tasks)) is not None:
             trial: Prepared = pickle.loads(payload)
             outcome = execute(trial, load, cap_threads=False)
             if trial.client is not None:
                 trial.client.close()
             _write_frames(out, [(b"R", pickle.dumps(outcome))])
+
+    _in_child(run)
+
+
+def _in_child(run: Callable[[], None]) -> None:
+    """Set a forked child up, call `run`, and exit: with 0 when it returned, with 1 when our
+    own code failed (its traceback on the worker's stderr). Never returns."""
+    code = 1
+    try:
+        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the fork server
+        # Orphans of what a trial starts come to it, so it ends them all at the trial's end.
+        _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+        _reseed()
+        run()
         code = 0
     except BaseException:  # noqa: BLE001 - our own failure: say it on the worker's stderr
         traceback.print_exc()
