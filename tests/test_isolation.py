@@ -112,6 +112,23 @@ def test_a_trial_carries_only_what_its_function_imports(hops_home):
     assert result.trials[0].status == "FINISHED"
 
 
+def _use_hdfs(i):
+    import sys
+
+    preloaded = "hops.hdfs" in sys.modules and "pyarrow" in sys.modules
+    from hops import hdfs
+
+    return {"metric": float(i), "preloaded": preloaded, "project": hdfs.project_name()}
+
+
+def test_a_trial_that_imports_hops_hdfs_finds_it_loaded(hops_home):
+    # pyarrow loads on first use, so the fork server loads it ahead for a function that
+    # imports hops.hdfs (each trial would otherwise import it anew, in about 0.2 s).
+    result = experiment.grid_search(_use_hdfs, {"i": [0, 1]}, workers=1)
+    assert [t.returned["preloaded"] for t in result.trials] == [True, True]
+    assert all(t.returned["project"] for t in result.trials)
+
+
 def _kill_my_fork_server(i):
     import os
     import signal

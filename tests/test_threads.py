@@ -10,6 +10,7 @@ from hops import experiment
 def pools(x):
     import os
 
+    import numpy  # noqa: F401 - its BLAS pool is what the limit must reach
     from threadpoolctl import threadpool_info
 
     blas = sorted({p["num_threads"] for p in threadpool_info()})

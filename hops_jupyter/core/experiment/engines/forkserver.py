@@ -50,7 +50,7 @@ _PR_SET_CHILD_SUBREAPER = 36
 _FRAME = struct.Struct("!cQ")
 _GO = b"G"  # on a child's go pipe: start
 # Modules the fork server never imports ahead (forking after they start threads is unsafe).
-_NO_PRELOAD = ("multiprocessing", "concurrent", "threading", "asyncio", "hops", "hops_jupyter")
+_NO_PRELOAD = ("multiprocessing", "concurrent", "threading", "asyncio", "hops_jupyter")
 
 
 try:  # looked up once: every forked trial calls it twice
@@ -68,11 +68,15 @@ def _prctl(option: int, value: int) -> None:
 
 
 def _code_imports(code: types.CodeType) -> list[str]:
-    """Absolute module names the code imports (`import x.y`, `from x import y`)."""
+    """Absolute module names the code imports (`import x.y`, `from x import y`), and for
+    `from x import y` also `x.y`, which may be a submodule (`from hops import hdfs`)."""
     found, instructions = [], list(dis.get_instructions(code))
     for i, ins in enumerate(instructions):
         if ins.opname == "IMPORT_NAME" and i >= 2 and instructions[i - 2].argval == 0:
             found.append(ins.argval)
+            names = instructions[i - 1].argval
+            if isinstance(names, tuple):
+                found += [f"{ins.argval}.{name}" for name in names if name != "*"]
     return found
 
 
