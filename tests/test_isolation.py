@@ -129,6 +129,31 @@ def test_a_trial_that_imports_hops_hdfs_finds_it_loaded(hops_home):
     assert all(t.returned["project"] for t in result.trials)
 
 
+def _fork_and_return_twice(i):
+    import os
+    import time
+
+    forked = os.fork() == 0 if i == 1 else False  # a careless fork: both processes return
+    if i == 1 and not forked:
+        time.sleep(0.3)  # the copy returns first
+    return {"metric": float(i), "forked_copy": forked, "pid": os.getpid()}
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_a_process_forked_by_a_trial_that_returns_does_not_answer_for_it(hops_home, reuse):
+    result = experiment.grid_search(
+        _fork_and_return_twice, {"i": [0, 1, 2, 3]}, workers=1, reuse_workers=reuse
+    )
+    assert sorted(t.params["i"] for t in result.trials) == [0, 1, 2, 3]
+    assert all(t.status == "FINISHED" for t in result.trials), [t.error for t in result.trials]
+    assert [t.returned["forked_copy"] for t in result.trials] == [False] * 4
+    folder = records.experiment_dir(result.id)
+    kept = [
+        json.load(open(os.path.join(folder.child(t.id).path, "trial.json"))) for t in result.trials
+    ]
+    assert [k["returned"]["forked_copy"] for k in kept] == [False] * 4
+
+
 def _kill_my_fork_server(i):
     import os
     import signal

@@ -168,12 +168,14 @@ class _Gate:
     def __init__(self, go: int, successor: int, out: int) -> None:
         self.go, self.successor, self.out, self.said_done = go, successor, out, False
         self.handed_over_at = ""
+        self.pid = os.getpid()
 
     def wait(self) -> None:
         if not os.read(self.go, 1):  # no writer is left: the template is gone
             os._exit(0)
 
     def done(self) -> None:
+        _only(self.pid)
         if not self.said_done:  # the trial's processes are ended already (execute)
             self.said_done = True
             with contextlib.suppress(OSError):
@@ -189,6 +191,7 @@ class _Gate:
         """Tell the template, in one write, that the trial handed over and how it ended; not
         at the hand-over itself, so that the template's work does not compete with the
         successor's start."""
+        _only(self.pid)
         done = [(b"D", self.handed_over_at.encode())] if self.said_done else []
         _write_frames(self.out, [*done, (b"R", outcome)])
 
@@ -210,14 +213,23 @@ def _reused_child(tasks: int, out: int, load: Callable[[], Callable[..., Any]]) 
     the other, each outcome sent back as it ends; exit when the template closes the pipe."""
 
     def run() -> None:
+        me = os.getpid()
         while (payload := _read_frame(tasks)) is not None:
             trial: Prepared = pickle.loads(payload)
             outcome = execute(trial, load, cap_threads=False)
+            _only(me)
             if trial.client is not None:
                 trial.client.close()
             _write_frames(out, [(b"R", pickle.dumps(outcome))])
 
     _in_child(run)
+
+
+def _only(pid: int) -> None:
+    """End here a process that a trial forked and that returned from the trial's function into
+    our code (an `os.fork()` without `os._exit`): only the trial's own process answers for it."""
+    if os.getpid() != pid:
+        os._exit(0)
 
 
 def _in_child(run: Callable[[], None]) -> None:
