@@ -210,8 +210,13 @@ def json_safe(value: Any) -> Any:
 
 
 def write_json(loc: Location, data: dict[str, Any], sweep: bool = True) -> None:
-    """Replace a JSON record atomically (`sweep`: see filesystem.temp_sibling)."""
-    text = json.dumps(json_safe(data), indent=1, default=str, allow_nan=False)
+    """Replace a JSON record atomically (`sweep`: see filesystem.temp_sibling). One line per
+    record: the standard library encodes that in C, where an indented one goes through its
+    pure-Python encoder (a million-number hyperparameter took seconds per write)."""
+    try:  # no NaN or infinity (the common case): no walk over the values first
+        text = json.dumps(data, default=str, allow_nan=False, separators=(",", ":"))
+    except ValueError:
+        text = json.dumps(json_safe(data), default=str, allow_nan=False, separators=(",", ":"))
     filesystem.atomic_write(loc, text, sweep)
 
 
