@@ -492,7 +492,8 @@ def list() -> Any:  # noqa: A001 - the seed-style name users call
 
     rows = [{c: getattr(r, c) for c in _LIST_COLUMNS} for r in records.list_experiments()]
     table = pd.DataFrame(rows, columns=_LIST_COLUMNS)
-    table["started"] = pd.to_datetime(table["started"], utc=True, errors="coerce")
+    # ISO 8601 whatever the precision; anything else (a hand-edited record) reads as NaT
+    table["started"] = pd.to_datetime(table["started"], utc=True, errors="coerce", format="ISO8601")
     return table
 
 
