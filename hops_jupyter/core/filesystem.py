@@ -7,6 +7,7 @@ one machine, `hdfs://namenode:8020` on a cluster. Everything that touches files 
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 import re
@@ -28,18 +29,22 @@ if TYPE_CHECKING:
 
 PathLike = str | bytes | os.PathLike
 _COPY_CHUNK = 8 * 1024 * 1024
-_local: list[pafs.FileSystem] = []  # pyarrow's LocalFileSystem, made on first use
 _hdfs_cache: dict[tuple[str, int, str | None], pafs.FileSystem] = {}
 _hdfs_lock = threading.Lock()
 
 
 def arrow() -> ModuleType:
     """pyarrow.fs, imported on first use rather than with this module: a worker's fork
-    template whose trials write only local files never loads it (its ~300 memory mappings
+    server whose trials write only local files never loads it (its ~300 memory mappings
     cost every forked trial about 1.5 ms of CPU here, measured in benchmarks/trials.py)."""
     import pyarrow.fs
 
     return pyarrow.fs
+
+
+@functools.cache
+def _local_filesystem() -> pafs.FileSystem:
+    return arrow().LocalFileSystem()
 
 
 @dataclass(frozen=True)
@@ -108,9 +113,7 @@ class Location:
 def filesystem(loc: Location) -> pafs.FileSystem:
     """The pyarrow filesystem for a location; HDFS connections are opened once and cached."""
     if loc.scheme == "file":
-        if not _local:
-            _local.append(arrow().LocalFileSystem())
-        return _local[0]
+        return _local_filesystem()
     key = (loc.host or "default", loc.port, loc.user)
     with _hdfs_lock:
         if key not in _hdfs_cache:

@@ -70,7 +70,7 @@ def _ensure_project_dirs(cfg: project_config.Project) -> None:
         return
     base = filesystem.resolve(cfg.path, cfg)
     for name in project_config.DATASETS:
-        base.fs.create_dir(base.child(name).path, recursive=True)
+        base.child(name).make_dirs()
     _ready.add(key)
 
 
@@ -201,7 +201,7 @@ def dump(data: str | bytes, hdfs_path: PathLike, project: str | None = None) -> 
     loc = _loc(hdfs_path, project)
     if loc.isdir():
         raise IsADirectoryError(f"Cannot dump onto directory {loc.url}")
-    loc.fs.create_dir(loc.parent.path, recursive=True)
+    loc.parent.make_dirs()
     filesystem.atomic_write(loc, bytes(data) if not isinstance(data, str) else data)
 
 
@@ -223,7 +223,7 @@ def open_file(
             raise FileNotFoundError(f"No such file: {loc.url} (from {str(hdfs_path)!r})")
         stream = loc.fs.open_input_file(loc.path)
         return _text(stream) if text else stream
-    loc.fs.create_dir(loc.parent.path, recursive=True)
+    loc.parent.make_dirs()
     if mode == "a":
         stream = loc.fs.open_append_stream(loc.path, buffer_size=buff_size or None)
         return _text(stream) if text else stream
@@ -321,7 +321,7 @@ def copy_to_hdfs(
     dest_dir = _loc(relative_hdfs_path, project)
     if dest_dir.isfile():
         raise NotADirectoryError(f"{dest_dir.url} is a file: give a directory to copy into")
-    dest_dir.fs.create_dir(dest_dir.path, recursive=True)
+    dest_dir.make_dirs()
     dst = dest_dir.child(source.name)
     _clear_for_overwrite(dst, "Path", overwrite)
     _copy_replacing(Location("file", str(source)), dst)
@@ -354,7 +354,7 @@ def cp(src_hdfs_path: PathLike, dest_hdfs_path: PathLike, overwrite: bool = Fals
     if dst.isdir() and not src.isdir():
         dst = dst.child(src.name)
     _clear_for_overwrite(dst, "Destination", overwrite)
-    dst.fs.create_dir(dst.parent.path, recursive=True)
+    dst.parent.make_dirs()
     _copy_replacing(src, dst)
 
 
@@ -369,7 +369,7 @@ def move(src: PathLike, dest: PathLike) -> None:
         filesystem.copy(source, target)
         filesystem.delete(source, recursive=True)
         return
-    target.fs.create_dir(target.parent.path, recursive=True)
+    target.parent.make_dirs()
     source.fs.move(source.path, target.path)
 
 
@@ -396,7 +396,7 @@ def mkdir(hdfs_path: PathLike, project: str | None = None) -> None:
     loc = _loc(hdfs_path, project)
     if loc.isfile():
         raise FileExistsError(f"Cannot create directory {loc.url}: a file is in the way")
-    loc.fs.create_dir(loc.path, recursive=True)
+    loc.make_dirs()
 
 
 # --- listing and metadata ------------------------------------------------------------------

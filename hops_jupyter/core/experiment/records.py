@@ -377,9 +377,9 @@ def with_latest(loc: Location, trials: list[TrialRecord]) -> list[TrialRecord]:
 
 def read_trials(loc: Location) -> list[TrialRecord]:
     """Every trial folder's record, in start order."""
-    trials = []
-    for info in loc.fs.get_file_info(filesystem.arrow().FileSelector(loc.path)):
-        if info.type != filesystem.arrow().FileType.Directory or info.base_name.startswith("."):
+    trials, arrow = [], filesystem.arrow()
+    for info in loc.fs.get_file_info(arrow.FileSelector(loc.path)):
+        if info.type != arrow.FileType.Directory or info.base_name.startswith("."):
             continue
         trial_loc = loc.child(info.base_name)
         try:
@@ -467,9 +467,9 @@ def list_experiments() -> list[ExperimentRecord]:
     root = experiments_dir()
     if not root.isdir():
         return []
-    found = []
-    for info in root.fs.get_file_info(filesystem.arrow().FileSelector(root.path)):
-        if info.type == filesystem.arrow().FileType.Directory and _ID_RE.match(info.base_name):
+    found, arrow = [], filesystem.arrow()
+    for info in root.fs.get_file_info(arrow.FileSelector(root.path)):
+        if info.type == arrow.FileType.Directory and _ID_RE.match(info.base_name):
             try:
                 found.append(read_experiment(root.child(info.base_name), with_trials=False))
             except (FileNotFoundError, OSError, ValueError, TypeError):

@@ -376,7 +376,8 @@ class _Server:
             load = (lambda: fn) if fn is not None else (lambda: cloudpickle.loads(fn_bytes))
             if kind == "trial":
                 _child(_Gate(*fds), pickle.loads(payload or b""), load)
-            _reused_child(*fds, load)
+            else:
+                _reused_child(*fds, load)
         with contextlib.suppress(OSError):
             os.setpgid(pid, pid)  # its own group, so a cancel reaches what it started
         for fd in fds:

@@ -287,10 +287,10 @@ class Template:
             return
         (go_read, go), successor = self.chain, os.pipe()
         out, out_write = os.pipe()
-        shown = pickle.dumps(replace(trial, task=replace(task, fn_bytes=None)))
         # It gets the read end of its go pipe, the write end of its successor's (to hand
         # over) and the write end of its output; the server sends them over, closed here.
-        pid = self._forked("trial", task, shown, [go_read, os.dup(successor[1]), out_write])
+        fds = [go_read, os.dup(successor[1]), out_write]
+        pid = self._forked("trial", task, _for_child(trial), fds)
         self.chain = successor
         os.set_blocking(out, False)
         child = _Child(trial, timeout, pid, go, out, self.last)
@@ -345,9 +345,8 @@ class Template:
         trial.record.started = records.now()
         child.assign(trial, timeout)
         self.active = child
-        shown = replace(trial, task=replace(task, fn_bytes=None))  # the child has the function
         with contextlib.suppress(OSError):  # it died: its exit answers for the trial
-            _write_frames(child.tasks, [(b"T", pickle.dumps(shown))])
+            _write_frames(child.tasks, [(b"T", _for_child(trial))])
         with contextlib.suppress(OSError):  # the final record still comes
             records.write_trial(trial.loc, trial.record)
 
@@ -462,6 +461,11 @@ class Template:
             self.send(child.outcome, trial_id)
         else:
             self.send("crashed", trial_id, _ended(status))
+
+
+def _for_child(trial: Prepared) -> bytes:
+    """A trial's set-up, pickled for its child (which has the function already)."""
+    return pickle.dumps(replace(trial, task=replace(trial.task, fn_bytes=None)))
 
 
 def _connection_frame(data: bytes) -> bytes:
