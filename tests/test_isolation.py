@@ -112,6 +112,30 @@ def test_a_trial_carries_only_what_its_function_imports(hops_home):
     assert result.trials[0].status == "FINISHED"
 
 
+def _family(i):
+    import os
+
+    import psutil
+
+    chain = [psutil.Process(os.getppid())]  # the fork server, then its ancestors
+    while chain[-1].parent() is not None and len(chain) < 4:
+        chain.append(chain[-1].parent())
+    return {"metric": float(i), "ancestors": [p.pid for p in chain],
+            "template_children": [p.pid for p in chain[1].children()]}  # fmt: skip
+
+
+def test_trials_are_forked_by_a_fork_server_not_by_the_record_writer(hops_home):
+    # driver -> keeper -> template (tasks and records; it forks only the fork server) -> fork
+    # server -> each trial.
+    result = experiment.grid_search(_family, {"i": [0, 1, 2]}, workers=1)
+    assert all(t.status == "FINISHED" for t in result.trials), [t.error for t in result.trials]
+    chains = {tuple(t.returned["ancestors"]) for t in result.trials}
+    assert len(chains) == 1  # the same worker
+    ((server, template, _keeper, driver),) = chains
+    assert driver == os.getpid()
+    assert all(t.returned["template_children"] == [server] for t in result.trials)
+
+
 def _use_hdfs(i):
     import sys
 
