@@ -240,7 +240,7 @@ def engines_section(out) -> None:
     else:
         out(f"against {BASELINE}: not measured (no git history here)")
     # Where a no-op trial's time goes, each part measured alone. Its CPU, summed over the
-    # driver, the template, the fork server and the child, is shared by 2 workers on 2 cores.
+    # driver, the dispatcher, the fork server and the child, is shared by 2 workers on 2 cores.
     records_ms, fork_ms = part_cpu_ms("records"), part_cpu_ms("fork")
     out("\nCPU per no-op trial, each part alone (2 workers share 2 cores: wall = CPU / 2)")
     out(f"{'part':<60}{'CPU ms':>10}")

@@ -1,5 +1,5 @@
 """Every trial starts clean (issue 12): a worker is a fork server, and each trial runs in a
-fresh child of its template. Nothing one trial leaves (a global, a thread, a child process,
+fresh child of its fork server. Nothing one trial leaves (a global, a thread, a child process,
 a daemon, its working directory, the environment) is visible to the next trial on the same
 worker slot, while the worker itself (and its warm imports) stays."""
 
@@ -27,7 +27,7 @@ def _leave_and_look(step, log):
 
     seen = {"pid": os.getpid(), "worker": os.getppid(), "cwd": os.getcwd(),
             "sklearn_preloaded": "sklearn" in sys.modules}  # fmt: skip
-    import sklearn  # noqa: F401 - what the template imports ahead of the trials
+    import sklearn  # noqa: F401 - what the fork server imports ahead of the trials
 
     if step == "leave":
         sys.modules["json"].left_by_trial = True  # a global in a module
@@ -85,7 +85,7 @@ def test_nothing_of_one_trial_reaches_the_next_on_the_same_worker(hops_home, tmp
     first, second = by["leave"].returned, by["look"].returned
     assert second["worker"] == first["worker"]  # the same worker slot ...
     assert second["pid"] != first["pid"]  # ... and a fresh process for each trial
-    assert second["sklearn_preloaded"]  # warm: the template imported it ahead
+    assert second["sklearn_preloaded"]  # warm: the fork server imported it ahead
     assert second["global_seen"] is False
     assert second["env_seen"] is False
     assert second["threads"] == 1
@@ -121,19 +121,19 @@ def _family(i):
     while chain[-1].parent() is not None and len(chain) < 4:
         chain.append(chain[-1].parent())
     return {"metric": float(i), "ancestors": [p.pid for p in chain],
-            "template_children": [p.pid for p in chain[1].children()]}  # fmt: skip
+            "dispatcher_children": [p.pid for p in chain[1].children()]}  # fmt: skip
 
 
 def test_trials_are_forked_by_a_fork_server_not_by_the_record_writer(hops_home):
-    # driver -> keeper -> template (tasks and records; it forks only the fork server) -> fork
+    # driver -> keeper -> dispatcher (tasks and records; it forks only the fork server) -> fork
     # server -> each trial.
     result = experiment.grid_search(_family, {"i": [0, 1, 2]}, workers=1)
     assert all(t.status == "FINISHED" for t in result.trials), [t.error for t in result.trials]
     chains = {tuple(t.returned["ancestors"]) for t in result.trials}
     assert len(chains) == 1  # the same worker
-    ((server, template, _keeper, driver),) = chains
+    ((server, dispatcher, _keeper, driver),) = chains
     assert driver == os.getpid()
-    assert all(t.returned["template_children"] == [server] for t in result.trials)
+    assert all(t.returned["dispatcher_children"] == [server] for t in result.trials)
 
 
 def _use_hdfs(i):
@@ -210,7 +210,7 @@ def _draw(i):
 
 
 def _draw_unseen(i):
-    """numpy reached in a way the template cannot see ahead: it does not load numpy.random."""
+    """numpy reached in a way the fork server cannot see ahead: it does not load numpy.random."""
     import importlib
     import sys
 
@@ -221,7 +221,7 @@ def _draw_unseen(i):
 
 def test_forked_trials_do_not_share_random_state(hops_home):
     # numpy's generator, not loaded ahead for a function that does not name numpy, is
-    # imported by each trial afresh: seeded anew, not copied from the template.
+    # imported by each trial afresh: seeded anew, not copied from the fork server.
     result = experiment.grid_search(_draw_unseen, {"i": [0, 1, 2, 3]}, workers=1)
     assert [t.returned["preloaded"] for t in result.trials] == [False] * 4
     assert len({t.returned["np"] for t in result.trials}) == 4
@@ -269,7 +269,7 @@ def _big(i):
 
 
 def test_a_large_return_value_comes_back_whole(hops_home):
-    """Bigger than a pipe's buffer: the template reads while the trial writes."""
+    """Bigger than a pipe's buffer: the dispatcher reads while the trial writes."""
     result = experiment.grid_search(_big, {"i": [1, 2]}, workers=1)
     assert [len(t.returned["blob"]) for t in result.trials] == [3_000_000] * 2
 

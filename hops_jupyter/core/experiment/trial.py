@@ -302,10 +302,10 @@ def end_descendants(keep: set[int] | frozenset[int] = frozenset()) -> None:
 
 
 class Gate(Protocol):
-    """Where a trial's process is forked ahead of its start (a local worker's template)."""
+    """Where a trial's process is forked ahead of its start (a local worker's fork server)."""
 
     def wait(self) -> None:
-        """Block until the trial may start (its RUNNING record is written by the template)."""
+        """Block until the trial may start (its RUNNING record is written by the dispatcher)."""
 
     def done(self) -> None:
         """The trial's function has returned and its processes are ended."""
@@ -341,7 +341,7 @@ def prepare(
     task: TrialTask, keep: set[int] | None = None, cfg: project.Project | None = None
 ) -> Prepared:
     """Create the trial's folder and private working directory; write nothing yet. `cfg`: the
-    project, when the caller has resolved it already (a template preparing many trials)."""
+    project, when the caller has resolved it already (a dispatcher preparing many trials)."""
     os.environ.update(task.env)
     global _swept
     if not _swept:  # once per process: folders of trials whose process was killed earlier

@@ -1,18 +1,18 @@
 """The fork server of a local worker: the process that forks every trial, and the trial's side.
 
-A template that forks trials and also writes their records pays for every page it touches
+A process that forks trials and also writes their records pays for every page it touches
 while a child shares it (a copy-on-write fault, ~4 us on a VM): ~600 per trial, 2-3 ms of CPU
-(measured). So the worker splits the jobs: the template (worker.py) talks to the engine and
+(measured). So the worker splits the jobs: the dispatcher (worker.py) talks to the engine and
 writes records, and never forks; this process, forked from it at its start, imports what the
 trial function imports and forks one child per trial, touching almost nothing between forks.
 
 Protocol over a Unix stream socket, frames of a `!IB` header (length, count of file
-descriptors sent with it) and a pickled tuple. Template to server: ("fork", kind, fn_key,
+descriptors sent with it) and a pickled tuple. Dispatcher to server: ("fork", kind, fn_key,
 fn_bytes or None, env, payload) with the child's pipes, answered ("forked", pid); kind "trial"
 (payload: the pickled `Prepared`; pipes: go, successor, out) or "reused" (pipes: tasks, out).
 ("sweep", keep): end every process below the server but `keep` and theirs, answered
 ("swept",). ("changed", since): answered ("changed", modules changed on disk). Server to
-template, unasked: ("exit", pid, status) when a child it forked has exited (reaped here).
+dispatcher, unasked: ("exit", pid, status) when a child it forked has exited (reaped here).
 """
 
 from __future__ import annotations
@@ -162,7 +162,7 @@ def _read_frame(fd: int) -> bytes | None:
 class _Gate:
     """The child's side of its start and end. It sets up, then waits for its go: from the
     trial before it, which hands over directly the moment its function returns (one wake-up
-    instead of a round trip through the template), or from the template. The template writes
+    instead of a round trip through the dispatcher), or from the dispatcher. The dispatcher writes
     its RUNNING record meanwhile; at the end it hands over to its successor."""
 
     def __init__(self, go: int, successor: int, out: int) -> None:
@@ -171,7 +171,7 @@ class _Gate:
         self.pid = os.getpid()
 
     def wait(self) -> None:
-        if not os.read(self.go, 1):  # no writer is left: the template is gone
+        if not os.read(self.go, 1):  # no writer is left: the dispatcher is gone
             os._exit(0)
 
     def done(self) -> None:
@@ -188,8 +188,8 @@ class _Gate:
             time.sleep(0.001)
 
     def finish(self, outcome: bytes) -> None:
-        """Tell the template, in one write, that the trial handed over and how it ended; not
-        at the hand-over itself, so that the template's work does not compete with the
+        """Tell the dispatcher, in one write, that the trial handed over and how it ended; not
+        at the hand-over itself, so that the dispatcher's work does not compete with the
         successor's start."""
         _only(self.pid)
         done = [(b"D", self.handed_over_at.encode())] if self.said_done else []
@@ -198,7 +198,7 @@ class _Gate:
 
 def _child(gate: _Gate, trial: Prepared, load: Callable[[], Callable[..., Any]]) -> None:
     """In the forked child: wait for the go, run the trial's function, send its outcome, exit.
-    The template set the trial up and writes its records."""
+    The dispatcher set the trial up and writes its records."""
 
     def run() -> None:
         outcome = execute(trial, load, cap_threads=False, gate=gate)
@@ -209,8 +209,8 @@ def _child(gate: _Gate, trial: Prepared, load: Callable[[], Callable[..., Any]])
 
 
 def _reused_child(tasks: int, out: int, load: Callable[[], Callable[..., Any]]) -> None:
-    """In a reused child: run the trials the template sends (pickled `Prepared`s), one after
-    the other, each outcome sent back as it ends; exit when the template closes the pipe."""
+    """In a reused child: run the trials the dispatcher sends (pickled `Prepared`s), one after
+    the other, each outcome sent back as it ends; exit when the dispatcher closes the pipe."""
 
     def run() -> None:
         me = os.getpid()
@@ -336,7 +336,7 @@ class _Server:
             events = poller.poll(50 if slow else None)  # no pidfd here: look every 50 ms
             if any(fd == self.sock.fileno() for fd, _ in events):
                 data, fds, _, _ = socket.recv_fds(self.sock, 1 << 20, 16)
-                if not data:  # the template is gone: so is everything forked here
+                if not data:  # the dispatcher is gone: so is everything forked here
                     end_descendants()
                     os._exit(0)
                 frames.feed(data, fds)
@@ -403,11 +403,11 @@ class _Server:
 
 
 class ForkServer:
-    """The template's handle on its fork server: forked at once, it runs until the handle
-    is closed (or the template dies)."""
+    """The dispatcher's handle on its fork server: forked at once, it runs until the handle
+    is closed (or the dispatcher dies)."""
 
     def __init__(self, close: list[int]) -> None:
-        """`close`: the template's descriptors the server must not hold (the engine's, the
+        """`close`: the dispatcher's descriptors the server must not hold (the engine's, the
         pipes it hands to children)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pid = os.fork()
@@ -418,7 +418,7 @@ class ForkServer:
                 for fd in close:
                     with contextlib.suppress(OSError):
                         os.close(fd)
-                _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the template
+                _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the dispatcher
                 # Orphans of a trial's processes come here, to be ended by a sweep.
                 _prctl(_PR_SET_CHILD_SUBREAPER, 1)
                 _Server(theirs).serve()

@@ -1,8 +1,8 @@
 """The default engine: a pool of worker processes on this machine.
 
-Each worker is a fork server (worker.py): a fresh interpreter (not a fork of the notebook
-kernel) that imports the trial function's modules once and runs every trial in a child forked
-from that clean template, so no state, thread, process or folder of one trial reaches the next.
+Each worker (worker.py) is a fresh interpreter, not a fork of the notebook kernel, whose fork
+server imports the trial function's modules once and forks every trial from that clean state,
+so no state, thread, process or folder of one trial reaches the next.
 A trial that hangs, segfaults or calls os._exit takes only its child down: the worker records
 it FAILED and goes on. Each worker holds up to `depth` trials (one running, the rest queued)
 so that the next trial starts the moment one ends, without a round trip to the driver.

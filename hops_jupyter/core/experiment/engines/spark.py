@@ -87,7 +87,7 @@ def serve_trials(index: int, address: tuple[str, int], token: bytes, group: str,
     conn.send_bytes(f"{group} {index}".encode())
     worker._prctl(worker._PR_SET_CHILD_SUBREAPER, 1)  # a trial's orphans come here
     try:
-        worker.Template(conn, idle_s=None, own_process=False).serve()
+        worker.Dispatcher(conn, idle_s=None, own_process=False).serve()
     finally:
         worker._prctl(worker._PR_SET_CHILD_SUBREAPER, 0)
         conn.close()

@@ -3,12 +3,12 @@
 Started as `python -m hops_jupyter.core.experiment.engines.worker FD` (not a fork of the
 notebook kernel), in its own session, it is four processes and the trials:
 
-- the keeper, a subreaper that only waits: when the template ends (even by a crash) or the
+- the keeper, a subreaper that only waits: when the dispatcher ends (even by a crash) or the
   engine's process dies, it ends everything below it;
-- the template (this module's `Template`), which takes the engine's tasks, sets each trial up
+- the dispatcher (this module's `Dispatcher`), which takes the engine's tasks, sets each trial up
   and writes its records. It never forks a trial itself: a process that keeps working while
   its forked children share its memory pays a copy-on-write fault for each page it touches;
-- the fork server (forkserver.py), forked from the template at its start: it imports once
+- the fork server (forkserver.py), forked from the dispatcher at its start: it imports once
   what the experiment's function imports (numpy, scikit-learn, ...), caps the thread pools so
   loaded, and forks one child per trial, touching almost nothing between forks. It is a
   subreaper: whatever a trial leaves behind is adopted by it and ended before the next trial;
@@ -24,10 +24,10 @@ trial, but what a trial leaves in the interpreter (globals, threads, environment
 the next. The child still ends the processes each trial starts, and a crash, timeout or cancel
 still takes only that child down; the next trial gets a fresh one.
 
-Protocol over the socket, pickled tuples. Engine to template: ("task", TrialTask, timeout,
+Protocol over the socket, pickled tuples. Engine to dispatcher: ("task", TrialTask, timeout,
 reuse) and ("cancel", trial_id); tasks queue in order. ("retire",): end the reused child (the
 worker is kept as a spare), ("check",): the same, answered ("fresh", "", whether no imported
-module changed on disk). Template to engine, exactly one per task:
+module changed on disk). Dispatcher to engine, exactly one per task:
 (kind, trial_id, payload) with kind "record" (payload: the pickled TrialRecord), "crashed"
 (payload: how the child ended), "timeout" or "cancelled".
 """
@@ -96,7 +96,7 @@ def _ended(status: int) -> str:
 
 
 class _Child:
-    """A forked trial process, as the template sees it."""
+    """A forked trial process, as the dispatcher sees it."""
 
     def __init__(self, trial: Prepared, timeout: float | None, pid: int, go: int | None,
                  out: int, before: _Child | None) -> None:  # fmt: skip
@@ -110,7 +110,7 @@ class _Child:
         self.answered = False  # the engine has its trial's answer
         self.open = True  # its output pipe has not reached end of file
         self.deadline: float | None = None
-        self.outcome: str | None = None  # "cancelled" or "timeout": the template ended it
+        self.outcome: str | None = None  # "cancelled" or "timeout": the dispatcher ended it
         self.tasks: int | None = None  # a reused child: the write end of its task pipe
         self.key: tuple[str, tuple[tuple[str, str], ...]] | None = None  # what it can run
 
@@ -150,7 +150,7 @@ class _EngineGone(Exception):
     pass
 
 
-class Template:
+class Dispatcher:
     """The worker's scheduler: it takes the engine's tasks, sets each trial up, has its fork
     server fork it, and writes its records. Up to three kinds of trial children at a time:
     `next`, forked ahead and waiting for its go; `active`, whose function runs; and `closing`
@@ -412,7 +412,7 @@ class Template:
                     self._finish(by_pid[pid], status)
 
     def _read(self, child: _Child) -> None:
-        """Act on a child's frames: its records are written here, in the warm template,
+        """Act on a child's frames: its records are written here, in the dispatcher,
         beside the trial rather than on its critical path."""
         trial = child.trial
         for tag, payload in child.frames():
@@ -476,16 +476,16 @@ def _connection_frame(data: bytes) -> bytes:
     return struct.pack("!i", len(data)) + data
 
 
-def _keep(template: int) -> None:
-    """Wait for the template; then end what is left and exit as it did. The engine's death
-    (a signal, or the watch thread seeing it) only kills the template: this thread alone
+def _keep(dispatcher: int) -> None:
+    """Wait for the dispatcher; then end what is left and exit as it did. The engine's death
+    (a signal, or the watch thread seeing it) only kills the dispatcher: this thread alone
     reaps and cleans up, so no two threads wait for children or run the clean-up at once
     (that deadlocked a keeper once in a hundred runs)."""
     parent = os.getppid()
 
     def stop(*_: object) -> None:
         with contextlib.suppress(OSError):
-            os.kill(template, signal.SIGKILL)
+            os.kill(dispatcher, signal.SIGKILL)
 
     signal.signal(signal.SIGTERM, stop)
     _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -496,12 +496,12 @@ def _keep(template: int) -> None:
         stop()
 
     threading.Thread(target=watch, name="hops-keeper", daemon=True).start()
-    _, status = os.waitpid(template, 0)
+    _, status = os.waitpid(dispatcher, 0)
     try:
         end_descendants()
         sweep_workdirs(os.getpid())
     finally:
-        if os.WIFSIGNALED(status):  # report the template's death as ours (the engine names it)
+        if os.WIFSIGNALED(status):  # report the dispatcher's death as ours (the engine names it)
             sig = os.WTERMSIG(status)
             with contextlib.suppress(OSError, ValueError):  # SIGKILL has no handler to reset
                 signal.signal(sig, signal.SIG_DFL)
@@ -515,17 +515,17 @@ def main() -> None:
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     os.environ[WORKDIR_OWNER_ENV] = str(os.getpid())  # the keeper removes these folders
     fd = int(sys.argv[1])
-    template = os.fork()
-    if template:
+    dispatcher = os.fork()
+    if dispatcher:
         os.close(fd)
-        _keep(template)
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the template never outlives its keeper
+        _keep(dispatcher)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the dispatcher never outlives its keeper
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)  # a trial's orphans come here, to be ended
     try:
         idle_s = float(os.environ.get(IDLE_ENV) or SPARE_IDLE_S)
     except ValueError:
         idle_s = SPARE_IDLE_S
-    Template(Connection(socket.socket(fileno=fd).detach()), idle_s=idle_s).serve()
+    Dispatcher(Connection(socket.socket(fileno=fd).detach()), idle_s=idle_s).serve()
 
 
 if __name__ == "__main__":
