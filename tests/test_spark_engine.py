@@ -178,3 +178,24 @@ def test_a_trial_lost_twice_with_its_executor_is_recorded_failed(spark, hops_hom
     finally:
         engine._queue.clear()
         engine.close()
+
+
+def _kill_my_fork_server(i):
+    import os
+    import signal
+    import time
+
+    if i == 1:
+        os.kill(os.getppid(), signal.SIGKILL)
+        time.sleep(5)
+    return float(i)
+
+
+def test_a_trial_that_kills_its_fork_server_on_spark_fails_alone(spark, hops_home):
+    """Its Spark task says so for it and returns; the trial waiting there runs on a new task."""
+    result = experiment.grid_search(
+        _kill_my_fork_server, {"i": [0, 1, 2, 3, 4]}, engine="spark", workers=1
+    )
+    by = {t.params["i"]: t for t in result.trials}
+    assert by[1].status == "FAILED" and "fork server was killed" in by[1].error["message"]
+    assert [by[i].status for i in (0, 2, 3, 4)] == ["FINISHED"] * 4

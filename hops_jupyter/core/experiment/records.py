@@ -314,7 +314,13 @@ def write_experiment(loc: Location, record: ExperimentRecord, sweep: bool = True
 
 
 def write_trial(loc: Location, record: TrialRecord) -> None:
-    write_json(loc.child(TRIAL_FILE), record.to_json())
+    """Write a trial's record, making its folder again if the trial removed it (a trial that
+    cleans its `tensorboard.logdir()` with `shutil.rmtree`)."""
+    try:
+        write_json(loc.child(TRIAL_FILE), record.to_json())
+    except FileNotFoundError:
+        loc.make_dirs()
+        write_json(loc.child(TRIAL_FILE), record.to_json())
 
 
 def _latest_metric(loc: Location) -> dict[str, Any] | None:

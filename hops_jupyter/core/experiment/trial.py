@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import reprlib
 import shutil
 import sys
 import tempfile
@@ -70,18 +71,39 @@ class TrialValueError(ValueError):
 
 
 def as_number(value: Any) -> float | None:
+    """A value as a float metric; None when it is not one (or no float holds it: 10**400)."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, Real):
-        return float(value)
-    item = getattr(value, "item", None)  # numpy scalars, 0-d arrays and tensors
-    if callable(item) and getattr(value, "size", 1) == 1:
-        try:
+    try:
+        if isinstance(value, Real):
+            return float(value)
+        item = getattr(value, "item", None)  # numpy scalars, 0-d arrays and tensors
+        if callable(item) and getattr(value, "size", 1) == 1:
             inner = item()
-        except (TypeError, ValueError):
-            return None
-        return float(inner) if isinstance(inner, Real) and not isinstance(inner, bool) else None
+            if isinstance(inner, Real) and not isinstance(inner, bool):
+                return float(inner)
+    except (TypeError, ValueError, OverflowError):
+        pass
     return None
+
+
+def shown(value: Any, limit: int = 200) -> str:
+    """A value as an error message shows it: its repr cut short (a returned million-item list
+    is not copied into the record), and never raising (a broken __repr__)."""
+    short = reprlib.Repr()
+    short.maxstring = short.maxother = limit
+    try:
+        text = short.repr(value)
+    except Exception:  # noqa: BLE001 - a repr that raises is the user's
+        text = f"<{type(value).__name__} object whose repr() raised>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _key(key: Any) -> str:
+    try:
+        return str(key)
+    except Exception:  # noqa: BLE001 - a __str__ that raises is the user's
+        return shown(key)
 
 
 def plain_value(value: Any) -> Any:
@@ -91,10 +113,13 @@ def plain_value(value: Any) -> Any:
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
     if isinstance(value, dict):
-        return {str(k): plain_value(v) for k, v in value.items()}
+        return {_key(k): plain_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain_value(v) for v in value]
-    return repr(value)
+    try:
+        return repr(value)
+    except Exception:  # noqa: BLE001 - stored as what it is, the trial's other values kept
+        return shown(value)
 
 
 def interpret(value: Any, metric_key: str | None, needs_metric: bool) -> tuple[float | None, dict]:
@@ -132,18 +157,25 @@ def interpret(value: Any, metric_key: str | None, needs_metric: bool) -> tuple[f
     if raw is None and not needs_metric:
         return None, returned
     metric = as_number(raw)
+    if metric is None and isinstance(raw, Real) and not isinstance(raw, bool):
+        raise TrialValueError(f"The metric {shown(raw)} does not fit in a float")
     if metric is None:
-        raise TrialValueError(f"The metric must be a number, got {raw!r} ({type(raw).__name__})")
+        raise TrialValueError(
+            f"The metric must be a number, got {shown(raw)} ({type(raw).__name__})"
+        )
     return metric, returned
 
 
 def upload_files(returned: dict[str, Any], trial: Location, workdir: str) -> dict[str, Any]:
     """Copy local files named by returned values into the trial folder; the value becomes the
     file's path in the project (as in Hops)."""
-    out = {}
+    out, made = {}, False
     for key, value in returned.items():
         path = os.path.join(workdir, value) if isinstance(value, str) and value else None
         if path and len(value) < 4096 and os.path.isfile(path):
+            if not made:  # the trial may have removed its folder (cleaning its logdir)
+                trial.make_dirs()
+                made = True
             dest = trial.child(os.path.basename(path))
             if dest.exists():
                 filesystem.delete(dest)
@@ -173,8 +205,9 @@ def captured_output(trial: Location) -> Iterator[None]:
         os.dup2(files[1], 2)
         yield
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):  # a stream the trial broke: its own output
+                stream.flush()
         os.dup2(saved[0], 1)
         os.dup2(saved[1], 2)
         for fd in saved + files:

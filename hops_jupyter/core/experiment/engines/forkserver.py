@@ -49,6 +49,9 @@ _PR_SET_CHILD_SUBREAPER = 36
 # trial.Outcome). Both come in one write after the hand-over.
 _FRAME = struct.Struct("!cQ")
 _GO = b"G"  # on a child's go pipe: start
+# A child's exit code when our own code in it failed (not the trial's function: its errors are
+# its outcome). A trial's own os._exit(87) reads the same; the trial's stderr.log tells.
+OWN_FAILURE = 87
 # Modules the fork server never imports ahead (forking after they start threads is unsafe).
 _NO_PRELOAD = ("multiprocessing", "concurrent", "threading", "asyncio", "hops_jupyter")
 
@@ -136,7 +139,10 @@ def warm_up(fn_bytes: bytes) -> Callable[..., Any] | None:
 
 
 def _write_frames(fd: int, frames: list[tuple[bytes, bytes]]) -> None:
-    data = b"".join(_FRAME.pack(tag, len(payload)) + payload for tag, payload in frames)
+    _write_all(fd, b"".join(_FRAME.pack(tag, len(payload)) + payload for tag, payload in frames))
+
+
+def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
@@ -205,24 +211,54 @@ def _child(gate: _Gate, trial: Prepared, load: Callable[[], Callable[..., Any]])
         gate.done()
         gate.finish(pickle.dumps(outcome))
 
-    _in_child(run)
+    _in_child(run, lambda: trial)
 
 
 def _reused_child(tasks: int, out: int, load: Callable[[], Callable[..., Any]]) -> None:
     """In a reused child: run the trials the dispatcher sends (pickled `Prepared`s), one after
     the other, each outcome sent back as it ends; exit when the dispatcher closes the pipe."""
 
+    current: list[Prepared] = []
+
     def run() -> None:
-        me = os.getpid()
+        me, start = os.getpid(), _ProcessState()
         while (payload := _read_frame(tasks)) is not None:
             trial: Prepared = pickle.loads(payload)
+            current[:] = [trial]
             outcome = execute(trial, load, cap_threads=False)
             _only(me)
+            start.restore()
             if trial.client is not None:
                 trial.client.close()
             _write_frames(out, [(b"R", pickle.dumps(outcome))])
 
-    _in_child(run)
+    _in_child(run, lambda: current[0] if current else None)
+
+
+class _ProcessState:
+    """What a reused child restores after each trial, beyond what the README says a trial may
+    leave to the next (globals, threads, environment): timers, signal handlers and the standard
+    streams. A trial's `signal.alarm(1)` would otherwise kill the next one; its broken
+    `sys.stdout`, or SIGCHLD ignored, would fail every trial after it."""
+
+    _TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
+
+    def __init__(self) -> None:
+        self.handlers = {sig: signal.getsignal(sig) for sig in signal.valid_signals()
+                         if sig not in (signal.SIGKILL, signal.SIGSTOP)}  # fmt: skip
+        self.streams = (sys.stdin, sys.stdout, sys.stderr)
+
+    def restore(self) -> None:
+        for timer in self._TIMERS:
+            signal.setitimer(timer, 0)  # signal.alarm's timer is ITIMER_REAL
+        for sig, handler in self.handlers.items():
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                if signal.getsignal(sig) is not handler:
+                    signal.signal(sig, handler)
+        sys.stdin, sys.stdout, sys.stderr = (
+            stream if stream is None or not stream.closed else open(fd, mode, closefd=False)
+            for stream, fd, mode in zip(self.streams, (0, 1, 2), "rww", strict=True)
+        )
 
 
 def _only(pid: int) -> None:
@@ -232,10 +268,12 @@ def _only(pid: int) -> None:
         os._exit(0)
 
 
-def _in_child(run: Callable[[], None]) -> None:
-    """Set a forked child up, call `run`, and exit: with 0 when it returned, with 1 when our
-    own code failed (its traceback on the worker's stderr). Never returns."""
-    code = 1
+def _in_child(run: Callable[[], None], trial: Callable[[], Prepared | None]) -> None:
+    """Set a forked child up, call `run`, and exit: with 0 when it returned, with OWN_FAILURE
+    when our own code failed (a trial that closed our pipes), its traceback appended to the
+    stderr.log of the `trial()` it ran (which its record shows), else to the worker's stderr.
+    Never returns."""
+    code = OWN_FAILURE
     try:
         _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the fork server
         # Orphans of what a trial starts come to it, so it ends them all at the trial's end.
@@ -243,8 +281,17 @@ def _in_child(run: Callable[[], None]) -> None:
         _reseed()
         run()
         code = 0
-    except BaseException:  # noqa: BLE001 - our own failure: say it on the worker's stderr
-        traceback.print_exc()
+    except BaseException:  # noqa: BLE001 - our own failure: said where the user looks
+        text = f"hops-jupyter could not report this trial's outcome:\n{traceback.format_exc()}"
+        ran = trial()
+        log = ran.loc.child("stderr.log") if ran is not None else None
+        try:  # a trial's logs on HDFS are copied there at its end: not this one's
+            fd = os.open(log.path if log and log.scheme == "file" else "", os.O_WRONLY
+                         | os.O_APPEND | os.O_CREAT, 0o666)  # fmt: skip
+        except OSError:
+            fd = 2
+        with contextlib.suppress(OSError):
+            _write_all(fd, text.encode(errors="replace"))
     finally:
         os._exit(code)
 
@@ -387,19 +434,29 @@ class _Server:
 
     def reap(self) -> None:
         """Reap what exited: children it forked are reported; orphans a trial left, adopted by
-        this subreaper, are only reaped (ended by a sweep)."""
+        this subreaper, are only reaped. When a child it forked has exited, what else is left
+        below this server is ended: a process of a trial that turned its subreaper flag off
+        before forking away (a trial's other processes end with it)."""
+        exited = False
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                return
+                break
             if pid == 0:
-                return
+                break
             if pid in self.children:
                 pidfd = self.children.pop(pid)
                 if pidfd is not None:
                     os.close(pidfd)
                 _send(self.sock, ("exit", pid, status))
+                exited = True
+        if exited:
+            end_descendants(keep=set(self.children))
+
+
+class ServerDied(RuntimeError):
+    """The fork server is gone (a trial killed it), and with it every child it forked."""
 
 
 class ForkServer:
@@ -449,7 +506,7 @@ class ForkServer:
                 self.frames.feed(data, [])
         except OSError:
             pass
-        raise RuntimeError("the worker's fork server died")
+        raise ServerDied("the worker's fork server died")
 
     def _exit(self, message: tuple[Any, ...]) -> bool:
         """Keep an exit report; False for anything else (an answer)."""
@@ -488,7 +545,7 @@ class ForkServer:
             except OSError:
                 data = b""
             if not data:  # its children died with it: nothing would answer for them
-                raise RuntimeError("the worker's fork server died")
+                raise ServerDied("the worker's fork server died")
             self.frames.feed(data, [])
         for answer, _ in self.frames.take():
             self._exit(answer)

@@ -21,11 +21,18 @@ GRACE_S = 30.0
 
 
 def crash_message(how: object) -> str:
-    """What a trial's record says when its process ended under it."""
-    return (
-        f"The process running this trial exited unexpectedly: it {how} "
-        "(os._exit, a crash in native code, or out of memory)"
-    )
+    """What a trial's record says when its process ended under it, with the likely causes of
+    that kind of end."""
+    text = str(how)
+    if "SIGKILL" in text:
+        causes = "killed by another process, or by the system when out of memory"
+    elif "signal" in text:
+        causes = "a crash in native code, or a signal sent to it"
+    elif "exited with code" in text:
+        causes = "os._exit, or a library that ended the process"
+    else:
+        causes = "os._exit, a crash in native code, or out of memory"
+    return f"The process running this trial exited unexpectedly: it {text} ({causes})"
 
 
 class Link:
@@ -40,13 +47,12 @@ class Link:
 
     def send(self, task: TrialTask, timeout: float | None, reuse: bool = False) -> None:
         """Hand the worker a trial; `reuse`: run it in the worker's reused process."""
-        if task.fn_key in self.fn_keys:  # it has the function already
-            task = replace(task, fn_bytes=None)
+        sent = replace(task, fn_bytes=None) if task.fn_key in self.fn_keys else task
         if not self.tasks:
             self.busy_since = time.monotonic()
-        self.conn.send_bytes(pickle.dumps(("task", task, timeout, reuse)))
+        self.conn.send_bytes(pickle.dumps(("task", sent, timeout, reuse)))
         self.fn_keys.add(task.fn_key)
-        self.tasks[task.trial_id] = task
+        self.tasks[task.trial_id] = task  # whole: it may go to another worker
 
     def check(self) -> bool:
         """Ask the worker whether it can take new work (no module it imported changed)."""
@@ -83,6 +89,22 @@ class LinkPool(Engine):
             self.ended.append(record_failure(task, "WorkerCrashed", why))
         link.tasks.clear()
 
+    def drain(self, link: Link) -> None:
+        """Read what a worker that died said before it went, then account for it as lost."""
+        while link in self.links and link.conn.poll(0):
+            self.answer(link)  # its end of file: lost
+        if link in self.links:
+            self.lost(link, self.why_lost(link))
+
+    def requeue(self, link: Link) -> None:
+        """`link`'s worker is ending, and none of the trials it holds has started: they go to
+        other workers."""
+        tasks = list(link.tasks.values())
+        link.tasks.clear()
+        self.lost(link, "")
+        for task in tasks:
+            self.submit(task)
+
     def why_lost(self, link: Link) -> str:
         """What a trial's record says when its worker went away under it."""
         return crash_message("went away with its worker")
@@ -98,11 +120,16 @@ class LinkPool(Engine):
         except (EOFError, OSError):
             self.lost(link, self.why_lost(link))
             return None
+        if kind == "closing":  # its worker ends: no trial it has not answered had started
+            self.requeue(link)
+            return None
         task = link.tasks.pop(trial_id, None)
         if task is None:  # cancelled: the caller has written its record
             return trial_id
         if kind == "record":
             self.ended.append(pickle.loads(payload))
+        elif kind == "failed":  # the worker says how: (error type, message)
+            self.ended.append(record_failure(task, *payload))
         elif kind == "timeout":
             message = f"The trial ran past its timeout of {self.timeout} s"
             self.ended.append(record_failure(task, "TrialTimeout", message))

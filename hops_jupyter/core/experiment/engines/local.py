@@ -112,13 +112,22 @@ class _Worker(Link):
 _SPARES: list[_Worker] = []
 _SPARES_LOCK = threading.Lock()
 MAX_SPARES = max(2, os.cpu_count() or 1)
+RETIRE_S = 10.0  # how long a retired spare may take to exit before it is killed
 os.register_at_fork(after_in_child=_SPARES.clear)  # a forked driver has no workers of its own
 
 
 def _retire_spare(worker: _Worker) -> None:
-    """Close a spare; it exits, and a thread reaps it (no zombie left)."""
+    """Close a spare; it exits, and a thread reaps it (no zombie left), or kills it when it
+    does not exit (a worker whose fork server a trial stopped answers nothing)."""
     worker.conn.close()
-    threading.Thread(target=worker.proc.wait, name="hops-reap", daemon=True).start()
+
+    def reap() -> None:
+        try:
+            worker.proc.wait(timeout=RETIRE_S)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+
+    threading.Thread(target=reap, name="hops-reap", daemon=True).start()
 
 
 def _keep_spare(worker: _Worker) -> bool:
@@ -215,9 +224,9 @@ class LocalEngine(LinkPool):
             raise RuntimeError("all workers are busy")
         try:
             least.send(task, self.timeout, self.reuse_workers)
-        except OSError:  # it died just now: its trials (this one too) are recorded FAILED
-            least.tasks[task.trial_id] = task
-            self.lost(least, self.why_lost(least))
+        except OSError:  # it died just now: its trials (this one too) are recorded FAILED,
+            least.tasks[task.trial_id] = task  # but for those it said it never started
+            self.drain(least)
 
     def _free_gpus(self) -> tuple[str, ...] | None:
         """A GPU set no live worker holds (a replaced worker's set is free again)."""

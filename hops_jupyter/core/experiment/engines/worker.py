@@ -29,7 +29,9 @@ reuse) and ("cancel", trial_id); tasks queue in order. ("retire",): end the reus
 worker is kept as a spare), ("check",): the same, answered ("fresh", "", whether no imported
 module changed on disk). Dispatcher to engine, exactly one per task:
 (kind, trial_id, payload) with kind "record" (payload: the pickled TrialRecord), "crashed"
-(payload: how the child ended), "timeout" or "cancelled".
+(payload: how the child ended), "failed" (payload: an error type and message), "timeout" or
+"cancelled". ("closing", "", None): this worker ends, and the trials it has not answered were
+never started (the engine hands them to other workers).
 """
 
 from __future__ import annotations
@@ -56,7 +58,9 @@ from hops_jupyter.core.experiment.engines.forkserver import (
     _GO,
     _PR_SET_CHILD_SUBREAPER,
     _PR_SET_PDEATHSIG,
+    OWN_FAILURE,
     ForkServer,
+    ServerDied,
     _changed_modules,
     _prctl,
     _write_frames,
@@ -165,6 +169,7 @@ class Dispatcher:
         closes the connection instead of ending the process."""
         self.conn, self.idle_s, self.own_process = conn, idle_s, own_process
         self.queue: deque[tuple[TrialTask, float | None, bool]] = deque()
+        self.unanswered: dict[str, bool] = {}  # trial id: whether it has been started
         self.functions: dict[str, bytes] = {}
         self.next: _Child | None = None
         self.reused: _Child | None = None  # the child that runs reuse trials, running or idle
@@ -182,6 +187,7 @@ class Dispatcher:
         self.server = ForkServer(close=[conn.fileno(), self.out.fileno(), *self.chain])
 
     def send(self, kind: str, trial_id: str, payload: Any = None) -> None:
+        self.unanswered.pop(trial_id, None)
         self.outbox += _connection_frame(pickle.dumps((kind, trial_id, payload)))
         self._flush()
 
@@ -205,19 +211,48 @@ class Dispatcher:
 
     def serve(self) -> None:
         try:
-            while True:
-                self._fork_ahead()
-                self._start()
-                self._fork_ahead()  # the one after: its fork and set-up overlap this trial
-                self._step()
+            try:
+                while True:
+                    self._fork_ahead()
+                    self._start()
+                    self._fork_ahead()  # the one after: its fork and set-up overlap this trial
+                    self._step()
+            except ServerDied:
+                self._server_died()
         except _EngineGone:
             self.server.close()  # it ends what it forked
             end_descendants()
             for child in self.children():
                 child.close()
             for fd in self.chain:
-                os.close(fd)
+                with contextlib.suppress(OSError):  # given to a child that was not forked
+                    os.close(fd)
             self.out.close()
+
+    def _server_died(self) -> None:
+        """A trial killed the fork server, and so every child here: fail the trials that had
+        started, tell the engine the others never did (it runs them on another worker), and
+        end this worker."""
+        try:
+            _, status = os.waitpid(self.server.pid, 0)
+            how = _ended(status)
+        except ChildProcessError:
+            how = "died"
+        message = (
+            f"Its worker's fork server {how} while this trial ran (a trial that kills its parent"
+            " process takes its worker down); the run goes on with a new worker"
+        )
+        for trial_id, started in list(self.unanswered.items()):
+            if started:  # most likely the trial that killed it
+                self.send("failed", trial_id, ("WorkerCrashed", message))
+        self.send("closing", "")  # the others never started: the engine runs them elsewhere
+        self.out.setblocking(True)
+        with contextlib.suppress(OSError):
+            self.out.sendall(self.outbox)
+        if self.own_process:
+            end_descendants()
+            os._exit(1)
+        raise _EngineGone  # a Spark task: it returns, and the engine starts another
 
     def _gone(self) -> None:
         """The engine closed the connection (or nothing came for idle_s): end it all."""
@@ -244,6 +279,7 @@ class Dispatcher:
             if task.fn_bytes is not None:
                 self.functions[task.fn_key] = task.fn_bytes
             self.queue.append((task, timeout, reuse))
+            self.unanswered[task.trial_id] = False
             return
         trial_id = message[1]  # a cancel: of a queued, waiting or running trial
         for queued in list(self.queue):
@@ -265,7 +301,7 @@ class Dispatcher:
                 self.cfg, self.env = project.current(), task.env
             return prepare(task, keep=set(), cfg=self.cfg)
         except Exception as err:  # noqa: BLE001 - reported as the trial's failure
-            self.send("crashed", task.trial_id, f"could not be set up: {err!r}")
+            self.send("failed", task.trial_id, ("SetupError", f"It could not be set up: {err!r}"))
             return None
 
     def _forked(self, kind: str, task: TrialTask, payload: bytes | None, fds: list[int]) -> int:
@@ -343,6 +379,7 @@ class Dispatcher:
             child = self.reused = _Child(trial, timeout, pid, None, out, None)
             child.tasks, child.key = tasks, key
         trial.record.started = records.now()
+        self.unanswered[task.trial_id] = True
         child.assign(trial, timeout)
         self.active = child
         with contextlib.suppress(OSError):  # it died: its exit answers for the trial
@@ -421,15 +458,21 @@ class Dispatcher:
                 if child.after is not None:  # started at that moment
                     self._running(child.after, payload.decode())
             elif tag == b"R" and child.outcome is None:
-                record = conclude(trial, pickle.loads(payload))
+                try:
+                    answer = ("record", pickle.dumps(conclude(trial, pickle.loads(payload))))
+                except Exception as err:  # noqa: BLE001 - its trial fails; the worker goes on
+                    error = ("RecordError", f"Its record could not be written: {err!r}")
+                    answer = ("failed", error)
                 child.concluded = True
-                self.send("record", trial.task.trial_id, pickle.dumps(record))
+                self.send(answer[0], trial.task.trial_id, answer[1])
                 child.answered = True
                 if child is self.reused and child is self.active:
                     self.active = None  # idle, for the next reuse trial
 
     def _running(self, child: _Child, started: str) -> None:
         """Write a started trial's RUNNING record (unless its final one is written already)."""
+        if child.task.trial_id in self.unanswered:
+            self.unanswered[child.task.trial_id] = True
         record = child.trial.record
         if child.concluded or record.started is not None:
             return
@@ -459,6 +502,13 @@ class Dispatcher:
         trial_id = child.task.trial_id
         if child.outcome is not None:
             self.send(child.outcome, trial_id)
+        elif os.WIFEXITED(status) and os.WEXITSTATUS(status) == OWN_FAILURE:
+            message = (
+                "Its process could not report how the trial ended (hops-jupyter's code around "
+                "the trial's function failed: the traceback is at the end of its stderr.log). "
+                "A trial that closes file descriptors it did not open cuts that report's pipe"
+            )
+            self.send("failed", trial_id, ("WorkerError", message))
         else:
             self.send("crashed", trial_id, _ended(status))
 

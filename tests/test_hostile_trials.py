@@ -1,0 +1,204 @@
+"""Trials that break their own process or attack their worker, in both modes (a fresh process
+per trial, and `reuse_workers=True`): each takes down at most itself, the run finishes, the
+record says what happened, and nothing of it outlives the experiment."""
+
+from __future__ import annotations
+
+import time
+
+import psutil
+import pytest
+
+from hops import experiment
+from hops_jupyter.core.experiment.engines import local
+
+BOTH = pytest.mark.parametrize("reuse", [False, True], ids=["fresh", "reuse"])
+
+
+def _by_i(result):
+    return {t.params["i"]: t for t in result.trials}
+
+
+def _remove_own_folder(i):
+    import shutil
+
+    from hops import tensorboard
+
+    if i == 1:
+        shutil.rmtree(tensorboard.logdir())  # "clean my logdir", without making it again
+    return float(i)
+
+
+@BOTH
+def test_a_trial_that_removes_its_own_folder_is_still_recorded(hops_home, reuse):
+    result = experiment.grid_search(
+        _remove_own_folder, {"i": [0, 1, 2, 3]}, workers=1, reuse_workers=reuse
+    )
+    by = _by_i(result)
+    assert [by[i].status for i in range(4)] == ["FINISHED"] * 4
+    assert [by[i].metric for i in range(4)] == [0.0, 1.0, 2.0, 3.0]
+    assert len(experiment.get(result.id).trials) == 4  # its record is on disk again
+
+
+def _escape(i, pidfile):
+    import ctypes
+    import os
+
+    if i == 1:  # turn off being a subreaper, then double-fork a daemon in its own session
+        ctypes.CDLL(None).prctl(36, 0, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER, 0
+        pid = os.fork()
+        if pid == 0:
+            os.setsid()
+            if os.fork() == 0:
+                with open(pidfile, "w") as f:
+                    f.write(str(os.getpid()))
+                os.execvp("sleep", ["sleep", "600"])
+            os._exit(0)
+        os.waitpid(pid, 0)
+        while not os.path.exists(pidfile):
+            pass
+    return float(i)
+
+
+def test_a_daemon_that_escapes_its_trial_ends_with_the_trial(hops_home, tmp_path):
+    pidfile = str(tmp_path / "daemon")
+    result = experiment.grid_search(
+        _escape, {"i": [0, 1, 2, 3], "pidfile": [pidfile]}, workers=1
+    )  # the worker stays warm after: the daemon must not live on under it
+    assert all(t.status == "FINISHED" for t in result.trials)
+    daemon = int(open(pidfile).read())
+    # Ended as its trial's process exits (after that trial's record, so the run may return
+    # a moment before).
+    deadline = time.monotonic() + 5
+    while psutil.pid_exists(daemon) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not psutil.pid_exists(daemon)
+
+
+def _odd_metric(i):
+    class Opaque:
+        def __repr__(self):
+            raise RuntimeError("no repr")
+
+    if i == 0:
+        return list(range(1_000_000))
+    if i == 1:
+        return 10**400
+    if i == 2:
+        return {"metric": 2.0, "extra": Opaque()}
+    return float(i)
+
+
+def test_odd_return_values_give_short_clear_errors(hops_home):
+    by = _by_i(experiment.grid_search(_odd_metric, {"i": [0, 1, 2, 3]}, workers=1))
+    assert by[0].status == "FAILED" and len(by[0].error["message"]) < 300
+    assert "metric must be a number, got [0, 1, 2" in by[0].error["message"]
+    assert by[1].status == "FAILED" and "does not fit in a float" in by[1].error["message"]
+    assert by[2].status == "FINISHED" and by[2].metric == 2.0
+    assert "Opaque" in by[2].returned["extra"]  # stored as what it is; the trial kept
+
+
+def _leave_timers_and_handlers(i):
+    import signal
+    import sys
+    import time
+
+    if i == 0:
+        signal.alarm(1)  # would kill the next trial, 1 s on
+        signal.setitimer(signal.ITIMER_REAL, 1.0, 0.2)
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reap themselves: waitpid fails
+
+        class Broken:
+            def write(self, text):
+                raise OSError("broken stdout")
+
+            def flush(self):
+                raise OSError("broken flush")
+
+        sys.stdout = sys.stderr = Broken()
+        return 0.0
+    time.sleep(1.5)  # the alarm and the timer would have gone off by now
+    import os
+
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)  # ChildProcessError if SIGCHLD were still ignored
+    print("printed")  # an OSError if sys.stdout were still the broken one
+    return float(i)
+
+
+def test_a_reused_process_gets_back_its_timers_handlers_and_streams(hops_home):
+    result = experiment.grid_search(
+        _leave_timers_and_handlers, {"i": [0, 1, 2]}, workers=1, reuse_workers=True
+    )
+    by = _by_i(result)
+    assert [by[i].status for i in range(3)] == ["FINISHED"] * 3, [t.error for t in by.values()]
+
+
+def _kill_my_parent(i):
+    import os
+    import signal
+    import time
+
+    if i == 2:
+        os.kill(os.getppid(), signal.SIGKILL)  # the fork server
+        time.sleep(5)
+    return float(i)
+
+
+@BOTH
+def test_a_trial_that_kills_its_fork_server_fails_alone(hops_home, reuse):
+    t0 = time.monotonic()
+    result = experiment.grid_search(
+        _kill_my_parent, {"i": list(range(6))}, workers=1, reuse_workers=reuse
+    )
+    assert time.monotonic() - t0 < 30
+    by = _by_i(result)
+    assert by[2].status == "FAILED" and by[2].error["type"] == "WorkerCrashed"
+    assert "fork server was killed by signal SIGKILL while this trial ran" in by[2].error["message"]
+    # The trial handed to that worker ahead never started: it runs on the new worker.
+    assert [by[i].status for i in (0, 1, 3, 4, 5)] == ["FINISHED"] * 5
+    assert all(by[i].metric == float(i) for i in (0, 1, 3, 4, 5))
+
+
+def _stop_my_parent(i):
+    import os
+    import signal
+
+    if i == 1:
+        os.kill(os.getppid(), signal.SIGSTOP)  # the fork server: it answers nothing now
+    return {"metric": float(i), "server": os.getppid()}
+
+
+def test_a_spare_worker_that_no_longer_answers_is_killed(hops_home, monkeypatch):
+    monkeypatch.setattr(local, "RETIRE_S", 1.0)
+    first = experiment.grid_search(_stop_my_parent, {"i": [0, 1, 2]}, workers=1, reuse_workers=True)
+    server = _by_i(first)[1].returned["server"]
+    assert psutil.Process(server).status() == psutil.STATUS_STOPPED
+    # The next experiment finds the spare silent, takes a new worker, and the old one goes.
+    second = experiment.grid_search(lambda i: float(i), {"i": [0, 1]}, workers=1)
+    assert all(t.status == "FINISHED" for t in second.trials)
+    deadline = time.monotonic() + 10
+    while psutil.pid_exists(server) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not psutil.pid_exists(server)
+
+
+def _close_everything(i):
+    import os
+
+    if i == 1:
+        os.closerange(3, 4096)  # the trial's own pipes to its worker go too
+    return float(i)
+
+
+@BOTH
+def test_a_trial_that_closes_its_pipes_fails_alone_and_says_why(hops_home, reuse):
+    by = _by_i(
+        experiment.grid_search(_close_everything, {"i": [0, 1, 2]}, workers=1, reuse_workers=reuse)
+    )
+    assert by[1].status == "FAILED" and by[1].error["type"] == "WorkerError"
+    assert "closes file descriptors" in by[1].error["message"]
+    assert "Bad file descriptor" in by[1].error["traceback"]  # from its stderr.log
+    assert by[0].status == by[2].status == "FINISHED"
