@@ -283,13 +283,12 @@ def _in_child(run: Callable[[], None], trial: Callable[[], Prepared | None]) -> 
         code = 0
     except BaseException:  # noqa: BLE001 - our own failure: said where the user looks
         text = f"hops-jupyter could not report this trial's outcome:\n{traceback.format_exc()}"
-        ran = trial()
-        log = ran.loc.child("stderr.log") if ran is not None else None
-        try:  # a trial's logs on HDFS are copied there at its end: not this one's
-            fd = os.open(log.path if log and log.scheme == "file" else "", os.O_WRONLY
-                         | os.O_APPEND | os.O_CREAT, 0o666)  # fmt: skip
-        except OSError:
-            fd = 2
+        ran, fd = trial(), 2
+        # A trial's logs on HDFS are copied there at its end, which this one did not reach.
+        if ran is not None and ran.loc.scheme == "file":
+            with contextlib.suppress(OSError):
+                log = os.path.join(ran.loc.path, "stderr.log")
+                fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
         with contextlib.suppress(OSError):
             _write_all(fd, text.encode(errors="replace"))
     finally:

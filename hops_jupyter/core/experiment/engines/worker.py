@@ -238,6 +238,10 @@ class Dispatcher:
             how = _ended(status)
         except ChildProcessError:
             how = "died"
+        for child in self.children():  # outcomes sent before the children died with it
+            if child.open:
+                _drain(child.out, child.buffer)
+                self._read(child)
         message = (
             f"Its worker's fork server {how} while this trial ran (a trial that kills its parent"
             " process takes its worker down); the run goes on with a new worker"
