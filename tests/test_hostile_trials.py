@@ -10,6 +10,7 @@ import psutil
 import pytest
 
 from hops import experiment
+from hops_jupyter.core.experiment import ExperimentFailed
 from hops_jupyter.core.experiment.engines import local
 
 BOTH = pytest.mark.parametrize("reuse", [False, True], ids=["fresh", "reuse"])
@@ -202,3 +203,22 @@ def test_a_trial_that_closes_its_pipes_fails_alone_and_says_why(hops_home, reuse
     assert "closes file descriptors" in by[1].error["message"]
     assert "Bad file descriptor" in by[1].error["traceback"]  # from its stderr.log
     assert by[0].status == by[2].status == "FINISHED"
+
+
+def _import_crashing_module(i):
+    import crashes_on_import  # noqa: F401 - imported ahead by the fork server, which dies
+
+    return float(i)
+
+
+@pytest.mark.timeout(60)  # a loop of new workers would otherwise hold the suite for 300 s
+def test_a_fork_server_that_dies_at_every_start_fails_the_trials_instead_of_looping(
+    hops_home, tmp_path, monkeypatch
+):
+    (tmp_path / "crashes_on_import.py").write_text("import ctypes\nctypes.string_at(0)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the workers' import path follows the driver's
+    t0 = time.monotonic()
+    with pytest.raises(ExperimentFailed, match="died before this trial could start, 3 times") as e:
+        experiment.grid_search(_import_crashing_module, {"i": [0, 1, 2]}, workers=1)
+    assert "killed by signal SIGSEGV" in str(e.value)
+    assert time.monotonic() - t0 < 30

@@ -18,6 +18,9 @@ from hops_jupyter.core.experiment.trial import TrialTask, record_failure
 # How long a worker may stay silent past a trial's timeout (which it enforces itself) before
 # it is taken for hung; also how long a cancel waits for its answer.
 GRACE_S = 30.0
+# How often a trial that never started is moved on from a worker that ended under it before it
+# fails: a fork server that dies at every start (an import that crashes it) must not loop.
+MOVES = 2
 
 
 def crash_message(how: object) -> str:
@@ -81,6 +84,7 @@ class LinkPool(Engine):
     def __init__(self) -> None:
         self.links: list[Link] = []
         self.ended: list[TrialRecord] = []  # answers read while waiting for something else
+        self.moves: dict[str, int] = {}  # trial id: how often it was moved on, never started
 
     def lost(self, link: Link, why: str) -> None:
         """`link`'s worker is gone (or hung) with its trials: remove it and account for them."""
@@ -96,14 +100,23 @@ class LinkPool(Engine):
         if link in self.links:
             self.lost(link, self.why_lost(link))
 
-    def requeue(self, link: Link) -> None:
-        """`link`'s worker is ending, and none of the trials it holds has started: they go to
-        other workers."""
+    def requeue(self, link: Link, how: str) -> None:
+        """`link`'s worker is ending (its fork server `how`), and none of the trials it holds
+        has started: they go to other workers, up to MOVES times each."""
         tasks = list(link.tasks.values())
         link.tasks.clear()
         self.lost(link, "")
         for task in tasks:
-            self.submit(task)
+            self.moves[task.trial_id] = moves = self.moves.get(task.trial_id, 0) + 1
+            if moves <= MOVES:
+                self.submit(task)
+                continue
+            message = (
+                f"Its worker's fork server died before this trial could start, {moves} times "
+                f"(the last one {how}): something it imports ahead for the function (found in "
+                "its code) may crash it"
+            )
+            self.ended.append(record_failure(task, "WorkerCrashed", message))
 
     def why_lost(self, link: Link) -> str:
         """What a trial's record says when its worker went away under it."""
@@ -121,7 +134,7 @@ class LinkPool(Engine):
             self.lost(link, self.why_lost(link))
             return None
         if kind == "closing":  # its worker ends: no trial it has not answered had started
-            self.requeue(link)
+            self.requeue(link, payload)
             return None
         task = link.tasks.pop(trial_id, None)
         if task is None:  # cancelled: the caller has written its record

@@ -30,8 +30,8 @@ worker is kept as a spare), ("check",): the same, answered ("fresh", "", whether
 module changed on disk). Dispatcher to engine, exactly one per task:
 (kind, trial_id, payload) with kind "record" (payload: the pickled TrialRecord), "crashed"
 (payload: how the child ended), "failed" (payload: an error type and message), "timeout" or
-"cancelled". ("closing", "", None): this worker ends, and the trials it has not answered were
-never started (the engine hands them to other workers).
+"cancelled". ("closing", "", how its fork server ended): this worker ends, and the trials it
+has not answered were never started (the engine hands them to other workers).
 """
 
 from __future__ import annotations
@@ -249,7 +249,7 @@ class Dispatcher:
         for trial_id, started in list(self.unanswered.items()):
             if started:  # most likely the trial that killed it
                 self.send("failed", trial_id, ("WorkerCrashed", message))
-        self.send("closing", "")  # the others never started: the engine runs them elsewhere
+        self.send("closing", "", how)  # the others never started: the engine runs them elsewhere
         self.out.setblocking(True)
         with contextlib.suppress(OSError):
             self.out.sendall(self.outbox)
