@@ -159,7 +159,9 @@ def test_a_trial_that_kills_its_fork_server_fails_alone(hops_home, reuse):
     assert by[2].status == "FAILED" and by[2].error["type"] == "WorkerCrashed"
     assert "fork server was killed by signal SIGKILL while this trial ran" in by[2].error["message"]
     # The trial handed to that worker ahead never started: it runs on the new worker.
-    assert [by[i].status for i in (0, 1, 3, 4, 5)] == ["FINISHED"] * 5
+    assert [by[i].status for i in (0, 1, 3, 4, 5)] == ["FINISHED"] * 5, [
+        (i, t.error) for i, t in by.items()
+    ]
     assert all(by[i].metric == float(i) for i in (0, 1, 3, 4, 5))
 
 
@@ -168,22 +170,46 @@ def _stop_my_parent(i):
     import signal
 
     if i == 1:
-        os.kill(os.getppid(), signal.SIGSTOP)  # the fork server: it answers nothing now
+        os.kill(os.getppid(), signal.SIGSTOP)  # the fork server: it would answer nothing
     return {"metric": float(i), "server": os.getppid()}
+
+
+@BOTH
+def test_a_fork_server_stopped_by_a_trial_is_continued(hops_home, reuse):
+    t0 = time.monotonic()
+    result = experiment.grid_search(
+        _stop_my_parent, {"i": [0, 1, 2, 3, 4]}, workers=1, reuse_workers=reuse
+    )
+    by = _by_i(result)
+    assert [by[i].status for i in range(5)] == ["FINISHED"] * 5
+    # The same worker, kept warm, serves the next experiment: continued when next asked.
+    again = experiment.grid_search(lambda i: float(i), {"i": [0, 1, 2]}, workers=1)
+    assert all(t.status == "FINISHED" for t in again.trials)
+    assert time.monotonic() - t0 < 15  # not the hang grace period (30 s) of a hung worker
+    assert psutil.Process(by[1].returned["server"]).status() != psutil.STATUS_STOPPED
 
 
 def test_a_spare_worker_that_no_longer_answers_is_killed(hops_home, monkeypatch):
     monkeypatch.setattr(local, "RETIRE_S", 1.0)
-    first = experiment.grid_search(_stop_my_parent, {"i": [0, 1, 2]}, workers=1, reuse_workers=True)
-    server = _by_i(first)[1].returned["server"]
-    assert psutil.Process(server).status() == psutil.STATUS_STOPPED
-    # The next experiment finds the spare silent, takes a new worker, and the old one goes.
+    experiment.grid_search(lambda i: float(i), {"i": [0, 1]}, workers=1)
+    (spare,) = [w for w in local._SPARES if w.env["HOPS_HOME"] == str(hops_home)]
+    dispatcher = psutil.Process(spare.proc.pid).children()[0]
+    dispatcher.suspend()  # kept warm, and now silent
+    # The next experiment finds it silent, takes a new worker, and the old one goes.
     second = experiment.grid_search(lambda i: float(i), {"i": [0, 1]}, workers=1)
     assert all(t.status == "FINISHED" for t in second.trials)
     deadline = time.monotonic() + 10
-    while psutil.pid_exists(server) and time.monotonic() < deadline:
+    while not _gone(dispatcher.pid) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not psutil.pid_exists(server)
+    assert _gone(dispatcher.pid) and _gone(spare.proc.pid)
+
+
+def _gone(pid):
+    """Ended: no such process, or one that only waits to be reaped by its new parent."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
 
 
 def _close_everything(i):

@@ -168,8 +168,8 @@ def _read_frame(fd: int) -> bytes | None:
 class _Gate:
     """The child's side of its start and end. It sets up, then waits for its go: from the
     trial before it, which hands over directly the moment its function returns (one wake-up
-    instead of a round trip through the dispatcher), or from the dispatcher. The dispatcher writes
-    its RUNNING record meanwhile; at the end it hands over to its successor."""
+    instead of a round trip through the dispatcher), or from the dispatcher, which writes its
+    RUNNING record meanwhile; at the end it hands over to its successor."""
 
     def __init__(self, go: int, successor: int, out: int) -> None:
         self.go, self.successor, self.out, self.said_done = go, successor, out, False
@@ -184,6 +184,10 @@ class _Gate:
         _only(self.pid)
         if not self.said_done:  # the trial's processes are ended already (execute)
             self.said_done = True
+            # Its function has returned: were its successor to kill the fork server, this
+            # process still reports how the trial ended (and then exits, adopted by the
+            # dispatcher), instead of dying with the server.
+            _prctl(_PR_SET_PDEATHSIG, 0)
             with contextlib.suppress(OSError):
                 os.write(self.successor, _GO)
             self.handed_over_at = records.now()
@@ -499,6 +503,8 @@ class ForkServer:
                 answers = [a for a, _ in self.frames.take() if not self._exit(a)]
                 if answers:  # one request at a time: one answer
                     return answers[0]
+                while not select.select([self.sock], [], [], 1.0)[0]:
+                    self._resume_if_stopped()  # slow (a first import), or stopped by a trial
                 data = self.sock.recv(1 << 20)
                 if not data:
                     break
@@ -506,6 +512,18 @@ class ForkServer:
         except OSError:
             pass
         raise ServerDied("the worker's fork server died")
+
+    def _resume_if_stopped(self) -> None:
+        """Continue the server if a trial stopped it (SIGSTOP): it would answer nothing, and
+        its worker would hang. A tracing stop (a debugger) is left alone."""
+        try:
+            with open(f"/proc/{self.pid}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            return
+        if state == b"T":
+            with contextlib.suppress(OSError):
+                os.kill(self.pid, signal.SIGCONT)
 
     def _exit(self, message: tuple[Any, ...]) -> bool:
         """Keep an exit report; False for anything else (an answer)."""

@@ -76,6 +76,8 @@ from hops_jupyter.core.experiment.trial import (
     sweep_workdirs,
 )
 
+# How long a dying worker waits for the outcome of a trial whose function had returned.
+GRACE_S = 2.0
 # A worker with nothing to do for this long exits ($HOPS_WORKER_IDLE_S, seconds).
 SPARE_IDLE_S = 600.0
 IDLE_ENV = "HOPS_WORKER_IDLE_S"
@@ -238,9 +240,14 @@ class Dispatcher:
             how = _ended(status)
         except ChildProcessError:
             how = "died"
-        for child in self.children():  # outcomes sent before the children died with it
-            if child.open:
-                _drain(child.out, child.buffer)
+        # Outcomes sent before the children died with it, and those of children whose function
+        # had returned (they outlive the server to report; the others end with it, closing
+        # their pipes at once): read, and recorded.
+        deadline = time.monotonic() + GRACE_S
+        for child in self.children():
+            while child.open and not child.concluded and time.monotonic() < deadline:
+                select.select([child.out], [], [], max(0.0, deadline - time.monotonic()))
+                child.open = _drain(child.out, child.buffer)
                 self._read(child)
         message = (
             f"Its worker's fork server {how} while this trial ran (a trial that kills its parent"
