@@ -105,9 +105,17 @@ def _leave_timers_and_handlers(i):
     import time
 
     if i == 0:
+        import ctypes
+        import faulthandler
+        import resource
+
         signal.alarm(1)  # would kill the next trial, 1 s on
         signal.setitimer(signal.ITIMER_REAL, 1.0, 0.2)
-        signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reap themselves: waitpid fails
+        ctypes.CDLL(None).signal(signal.SIGCHLD, 1)  # SIG_IGN through libc: Python never sees
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+        faulthandler.dump_traceback_later(1, exit=True)
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        resource.setrlimit(resource.RLIMIT_CPU, (int(used.ru_utime + used.ru_stime) + 1, -1))
 
         class Broken:
             def write(self, text):
@@ -118,8 +126,12 @@ def _leave_timers_and_handlers(i):
 
         sys.stdout = sys.stderr = Broken()
         return 0.0
-    time.sleep(1.5)  # the alarm and the timer would have gone off by now
+    end = time.monotonic() + 1.5  # the timers would have gone off, and 1 s of CPU been used
+    while time.monotonic() < end:
+        pass
     import os
+
+    assert signal.SIGUSR1 not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
 
     pid = os.fork()
     if pid == 0:
@@ -248,3 +260,99 @@ def test_a_fork_server_that_dies_at_every_start_fails_the_trials_instead_of_loop
         experiment.grid_search(_import_crashing_module, {"i": [0, 1, 2]}, workers=1)
     assert "killed by signal SIGSEGV" in str(e.value)
     assert time.monotonic() - t0 < 30
+
+
+def _kill_server_after_a_slow_return(i):
+    import os
+    import signal
+    import time
+
+    class Slow:
+        def __repr__(self):
+            time.sleep(3)  # read after the hand-over: the successor is running meanwhile
+            return "Slow()"
+
+    if i == 1:
+        return {"metric": 1.0, "slow": Slow()}
+    if i == 2:
+        os.kill(os.getppid(), signal.SIGKILL)
+        time.sleep(5)
+    return float(i)
+
+
+def test_a_trial_that_returned_is_recorded_when_its_successor_kills_the_server(hops_home):
+    by = _by_i(
+        experiment.grid_search(_kill_server_after_a_slow_return, {"i": [0, 1, 2, 3]}, workers=1)
+    )
+    assert by[1].status == "FINISHED" and by[1].returned["slow"] == "Slow()"
+    assert by[2].status == "FAILED" and "fork server" in by[2].error["message"]
+    assert by[0].status == by[3].status == "FINISHED"
+
+
+def _stop_server_then(i, then):
+    import os
+    import signal
+    import time
+
+    if i == 1:
+        os.kill(os.getppid(), signal.SIGSTOP)
+        if then == "crash":
+            os._exit(3)
+        time.sleep(60)
+    return float(i)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("then", ["crash", "overrun"])
+def test_the_last_trial_may_stop_its_server_and_then_crash_or_overrun(hops_home, then):
+    t0 = time.monotonic()
+    by = _by_i(
+        experiment.grid_search(
+            _stop_server_then,
+            {"i": [0, 1], "then": [then]},
+            workers=1,
+            timeout=None if then == "crash" else 2,
+        )  # fmt: skip
+    )
+    assert by[0].status == "FINISHED"
+    expected = "WorkerCrashed" if then == "crash" else "TrialTimeout"
+    assert by[1].status == "FAILED" and by[1].error["type"] == expected
+    assert time.monotonic() - t0 < 15
+
+
+def _stop_server_with_big_params(i, blob):
+    import os
+    import signal
+
+    if i == 1:
+        os.kill(os.getppid(), signal.SIGSTOP)  # the next set-up sent to it exceeds a buffer
+    return float(i)
+
+
+@pytest.mark.timeout(60)
+def test_a_stopped_server_does_not_block_a_large_set_up(hops_home):
+    t0 = time.monotonic()
+    result = experiment.grid_search(
+        _stop_server_with_big_params, {"i": [0, 1, 2, 3], "blob": ["x" * 3_000_000]},
+        workers=1, timeout=5,
+    )  # fmt: skip
+    assert [t.status for t in result.trials] == ["FINISHED"] * 4
+    assert time.monotonic() - t0 < 20
+
+
+def _import_only_if_negative(i):
+    if i < 0:
+        import hangs_on_import  # noqa: F401 - never taken, but imported ahead by the server
+
+    return float(i)
+
+
+@pytest.mark.timeout(60)
+def test_an_import_that_hangs_in_the_warm_up_is_given_up(hops_home, tmp_path, monkeypatch):
+    (tmp_path / "hangs_on_import.py").write_text("import time\ntime.sleep(3600)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("HOPS_WARM_UP_S", "1")
+    t0 = time.monotonic()
+    result = experiment.grid_search(_import_only_if_negative, {"i": [0, 1, 2]}, workers=1)
+    assert [t.status for t in result.trials] == ["FINISHED"] * 3
+    assert time.monotonic() - t0 < 15

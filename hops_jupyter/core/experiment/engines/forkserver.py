@@ -17,6 +17,7 @@ dispatcher, unasked: ("exit", pid, status) when a child it forked has exited (re
 
 from __future__ import annotations
 
+import array
 import contextlib
 import ctypes
 import dis
@@ -52,6 +53,9 @@ _GO = b"G"  # on a child's go pipe: start
 # A child's exit code when our own code in it failed (not the trial's function: its errors are
 # its outcome). A trial's own os._exit(87) reads the same; the trial's stderr.log tells.
 OWN_FAILURE = 87
+# The most a fork server spends importing ahead what a function imports ($HOPS_WARM_UP_S).
+WARM_UP_S = 20.0  # below the engine's grace for a silent worker (link.GRACE_S)
+WARM_UP_ENV = "HOPS_WARM_UP_S"
 # Modules the fork server never imports ahead (forking after they start threads is unsafe).
 _NO_PRELOAD = ("multiprocessing", "concurrent", "threading", "asyncio", "hops_jupyter")
 
@@ -108,26 +112,47 @@ def imports_of(fn: Callable[..., Any], limit: int = 64) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+class _TooSlow(Exception):
+    """The warm-up ran past its time ($HOPS_WARM_UP_S)."""
+
+
+def _too_slow(*_: object) -> None:
+    raise _TooSlow
+
+
 def warm_up(fn_bytes: bytes) -> Callable[..., Any] | None:
     """Unpickle the trial function in the fork server and import what it will import, then cap
     the thread pools those imports loaded, so every forked trial starts warm and within its
     thread limit. The function, or None when it does not unpickle here (each trial then tries,
-    and records the error)."""
+    and records the error). It takes at most $HOPS_WARM_UP_S seconds: an import that hangs
+    (one in a branch the trials never take, waiting on a network) is given up, not the run."""
+    try:
+        budget = float(os.environ.get(WARM_UP_ENV) or WARM_UP_S)
+    except ValueError:
+        budget = WARM_UP_S
+    previous = signal.signal(signal.SIGALRM, _too_slow)
+    signal.setitimer(signal.ITIMER_REAL, max(budget, 0.001))
     try:
         with contextlib.redirect_stdout(None):
             fn = cloudpickle.loads(fn_bytes)  # imports the modules its globals refer to
             names = imports_of(fn)
+            # numpy.random loads lazily, in ~7 ms: once here for a function that names numpy,
+            # not per trial. Not for others: each child reseeds it (_reseed), ~150 page faults.
+            if any(name.split(".")[0] == "numpy" for name in names):
+                names.append("numpy.random")
             for name in names:
                 if name.split(".")[0] not in _NO_PRELOAD:
-                    with contextlib.suppress(BaseException):
+                    try:
                         importlib.import_module(name)
-        # numpy.random loads lazily, in ~7 ms: once here for a function that names numpy, not
-        # per trial. Not for others: each child then reseeds it (_reseed), ~150 page faults.
-        if any(name.split(".")[0] == "numpy" for name in names):
-            with contextlib.suppress(BaseException):
-                importlib.import_module("numpy.random")
+                    except _TooSlow:
+                        break
+                    except BaseException:  # noqa: BLE001, S112 - the trial will say it
+                        continue
     except BaseException:  # noqa: BLE001 - a warm-up never stops the worker
         return None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
     threads = trial_threads()
     if threads > 0:
         with contextlib.suppress(Exception):
@@ -241,24 +266,45 @@ def _reused_child(tasks: int, out: int, load: Callable[[], Callable[..., Any]]) 
 
 class _ProcessState:
     """What a reused child restores after each trial, beyond what the README says a trial may
-    leave to the next (globals, threads, environment): timers, signal handlers and the standard
-    streams. A trial's `signal.alarm(1)` would otherwise kill the next one; its broken
-    `sys.stdout`, or SIGCHLD ignored, would fail every trial after it."""
+    leave to the next (globals, threads, environment): timers (faulthandler's too), signal
+    handlers and mask, resource limits and the standard streams. A trial's `signal.alarm(1)`
+    or CPU limit would otherwise kill the next one; its broken `sys.stdout`, or SIGCHLD
+    ignored, would fail every trial after it."""
 
     _TIMERS = (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF)
 
     def __init__(self) -> None:
+        import resource
+
         self.handlers = {sig: signal.getsignal(sig) for sig in signal.valid_signals()
                          if sig not in (signal.SIGKILL, signal.SIGSTOP)}  # fmt: skip
+        self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+        self.limits = {}
+        for name in dir(resource):
+            if name.startswith("RLIMIT_"):
+                with contextlib.suppress(OSError, ValueError):
+                    self.limits[getattr(resource, name)] = resource.getrlimit(
+                        getattr(resource, name)
+                    )
         self.streams = (sys.stdin, sys.stdout, sys.stderr)
 
     def restore(self) -> None:
+        import faulthandler
+        import resource
+
+        faulthandler.cancel_dump_traceback_later()
         for timer in self._TIMERS:
             signal.setitimer(timer, 0)  # signal.alarm's timer is ITIMER_REAL
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.mask)
         for sig, handler in self.handlers.items():
+            # Set again even when Python's view is unchanged: a trial may have changed it
+            # through libc (ctypes), which Python does not see.
             with contextlib.suppress(OSError, ValueError, TypeError):
-                if signal.getsignal(sig) is not handler:
-                    signal.signal(sig, handler)
+                signal.signal(sig, handler)
+        for limit, value in self.limits.items():
+            with contextlib.suppress(OSError, ValueError):  # a lowered hard limit stays
+                if resource.getrlimit(limit) != value:
+                    resource.setrlimit(limit, value)
         sys.stdin, sys.stdout, sys.stderr = (
             stream if stream is None or not stream.closed else open(fd, mode, closefd=False)
             for stream, fd, mode in zip(self.streams, (0, 1, 2), "rww", strict=True)
@@ -357,11 +403,29 @@ class _Frames:
         return out
 
 
-def _send(sock: socket.socket, message: tuple[Any, ...], fds: list[int] | None = None) -> None:
+def _send(sock: socket.socket, message: tuple[Any, ...], fds: list[int] | None = None,
+          stalled: Callable[[], None] | None = None) -> None:  # fmt: skip
+    """Send one frame (and `fds` with its first byte). With `stalled`, never block for long:
+    it is called each second the peer takes nothing (a stopped fork server)."""
     data = pickle.dumps(message)
-    frame = _HEADER.pack(len(data), len(fds or ())) + data
-    sent = socket.send_fds(sock, [frame], fds) if fds else 0
-    sock.sendall(frame[sent:])
+    frame = memoryview(_HEADER.pack(len(data), len(fds or ())) + data)
+    if stalled is None:
+        sent = socket.send_fds(sock, [frame], fds) if fds else 0
+        sock.sendall(frame[sent:])
+        return
+    first = True
+    while frame:
+        try:
+            if first and fds:  # socket.send_fds drops its flags (CPython 3.11): sendmsg
+                rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
+                sent = sock.sendmsg([frame], rights, socket.MSG_DONTWAIT)
+            else:
+                sent = sock.send(frame, socket.MSG_DONTWAIT)
+        except BlockingIOError:  # full: wait for room, a second at a time
+            while not select.select([], [sock], [], 1.0)[1]:
+                stalled()
+            continue
+        first, frame = False, frame[sent:]
 
 
 class _Server:
@@ -498,13 +562,13 @@ class ForkServer:
     def _ask(self, message: tuple[Any, ...], fds: list[int] | None = None) -> tuple[Any, ...]:
         """Send a request and wait for its answer (exits reported meanwhile are kept)."""
         try:
-            _send(self.sock, message, fds)
+            _send(self.sock, message, fds, stalled=self.resume_if_stopped)
             while True:
                 answers = [a for a, _ in self.frames.take() if not self._exit(a)]
                 if answers:  # one request at a time: one answer
                     return answers[0]
                 while not select.select([self.sock], [], [], 1.0)[0]:
-                    self._resume_if_stopped()  # slow (a first import), or stopped by a trial
+                    self.resume_if_stopped()  # slow (a first import), or stopped by a trial
                 data = self.sock.recv(1 << 20)
                 if not data:
                     break
@@ -513,7 +577,7 @@ class ForkServer:
             pass
         raise ServerDied("the worker's fork server died")
 
-    def _resume_if_stopped(self) -> None:
+    def resume_if_stopped(self) -> None:
         """Continue the server if a trial stopped it (SIGSTOP): it would answer nothing, and
         its worker would hang. A tracing stop (a debugger) is left alone."""
         try:

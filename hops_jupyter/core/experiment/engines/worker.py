@@ -76,8 +76,9 @@ from hops_jupyter.core.experiment.trial import (
     sweep_workdirs,
 )
 
-# How long a dying worker waits for the outcome of a trial whose function had returned.
-GRACE_S = 2.0
+# How long a dying worker waits for the outcome of a trial whose function had returned (its
+# return value is read after the hand-over: a large one takes seconds).
+GRACE_S = 30.0
 # A worker with nothing to do for this long exits ($HOPS_WORKER_IDLE_S, seconds).
 SPARE_IDLE_S = 600.0
 IDLE_ENV = "HOPS_WORKER_IDLE_S"
@@ -433,9 +434,14 @@ class Dispatcher:
         if active is not None and active.deadline is not None:
             left = max(0.0, active.deadline - time.monotonic())
             wait_s = left if wait_s is None else min(wait_s, left)
+        watching = bool(busy) and (wait_s is None or wait_s > 1.0)
+        if watching:  # a trial may stop the fork server: its exit reports would never come
+            wait_s = 1.0
         if pending:
             wait_s = 0.0
         events = poller.poll(None if wait_s is None else wait_s * 1000)
+        if watching and not events:
+            self.server.resume_if_stopped()
         ready = {fd for fd, event in events if event & ~select.POLLOUT}
         if any(event & select.POLLOUT for _, event in events):
             self._flush()
