@@ -280,12 +280,9 @@ class _ProcessState:
                          if sig not in (signal.SIGKILL, signal.SIGSTOP)}  # fmt: skip
         self.mask = signal.pthread_sigmask(signal.SIG_BLOCK, [])
         self.limits = {}
-        for name in dir(resource):
-            if name.startswith("RLIMIT_"):
-                with contextlib.suppress(OSError, ValueError):
-                    self.limits[getattr(resource, name)] = resource.getrlimit(
-                        getattr(resource, name)
-                    )
+        for limit in (getattr(resource, n) for n in dir(resource) if n.startswith("RLIMIT_")):
+            with contextlib.suppress(OSError, ValueError):
+                self.limits[limit] = resource.getrlimit(limit)
         self.streams = (sys.stdin, sys.stdout, sys.stderr)
 
     def restore(self) -> None:
@@ -405,27 +402,21 @@ class _Frames:
 
 def _send(sock: socket.socket, message: tuple[Any, ...], fds: list[int] | None = None,
           stalled: Callable[[], None] | None = None) -> None:  # fmt: skip
-    """Send one frame (and `fds` with its first byte). With `stalled`, never block for long:
-    it is called each second the peer takes nothing (a stopped fork server)."""
+    """Send one frame, `fds` with its first byte, without ever blocking inside a send: while
+    the peer takes nothing, `stalled` is called each second (a fork server a trial stopped)."""
     data = pickle.dumps(message)
     frame = memoryview(_HEADER.pack(len(data), len(fds or ())) + data)
-    if stalled is None:
-        sent = socket.send_fds(sock, [frame], fds) if fds else 0
-        sock.sendall(frame[sent:])
-        return
-    first = True
+    # sendmsg, not socket.send_fds: that drops its flags argument (CPython 3.11).
+    rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))] if fds else []
     while frame:
         try:
-            if first and fds:  # socket.send_fds drops its flags (CPython 3.11): sendmsg
-                rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))]
-                sent = sock.sendmsg([frame], rights, socket.MSG_DONTWAIT)
-            else:
-                sent = sock.send(frame, socket.MSG_DONTWAIT)
+            sent = sock.sendmsg([frame], rights, socket.MSG_DONTWAIT)
         except BlockingIOError:  # full: wait for room, a second at a time
             while not select.select([], [sock], [], 1.0)[1]:
-                stalled()
+                if stalled is not None:
+                    stalled()
             continue
-        first, frame = False, frame[sent:]
+        rights, frame = [], frame[sent:]
 
 
 class _Server:
@@ -580,14 +571,12 @@ class ForkServer:
     def resume_if_stopped(self) -> None:
         """Continue the server if a trial stopped it (SIGSTOP): it would answer nothing, and
         its worker would hang. A tracing stop (a debugger) is left alone."""
-        try:
-            with open(f"/proc/{self.pid}/stat", "rb") as f:
-                state = f.read().rsplit(b")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return
-        if state == b"T":
-            with contextlib.suppress(OSError):
-                os.kill(self.pid, signal.SIGCONT)
+        import psutil
+
+        with contextlib.suppress(psutil.Error):
+            server = psutil.Process(self.pid)
+            if server.status() == psutil.STATUS_STOPPED:
+                server.resume()
 
     def _exit(self, message: tuple[Any, ...]) -> bool:
         """Keep an exit report; False for anything else (an answer)."""
