@@ -275,10 +275,18 @@ class SparkEngine(LinkPool):
         missing = self.slots - len(self.links) - self._expected()
         if self._queue and missing > 0 and not (self._failure and not self.links):
             self._start_tasks(missing)
+        ended: list[Link] = []
         for level in range(1, self.depth + 1):  # spread first, then queue behind
             for link in self.links:
-                if self._queue and len(link.tasks) < level:
-                    link.send(self._queue.popleft(), self.timeout, self.reuse_workers)
+                if self._queue and len(link.tasks) < level and link not in ended:
+                    task = self._queue.popleft()
+                    try:
+                        link.send(task, self.timeout, self.reuse_workers)
+                    except OSError:  # its Spark task ended just now (its fork server died)
+                        self._queue.appendleft(task)
+                        ended.append(link)
+        for link in ended:  # what it said before it went (its trials' answers), then lost
+            self.drain(link)
 
     def submit(self, task: TrialTask) -> None:
         self._failure = ""
