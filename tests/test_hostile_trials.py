@@ -356,3 +356,28 @@ def test_an_import_that_hangs_in_the_warm_up_is_given_up(hops_home, tmp_path, mo
     result = experiment.grid_search(_import_only_if_negative, {"i": [0, 1, 2]}, workers=1)
     assert [t.status for t in result.trials] == ["FINISHED"] * 3
     assert time.monotonic() - t0 < 15
+
+
+def test_a_process_whose_parent_died_before_it_could_ask_to_die_with_it_exits(tmp_path):
+    # A trial that kills its fork server the moment it starts can do so while the server forks
+    # the next trial, before that child has set its parent-death signal: the child must not
+    # live on, waiting for a go that never comes (the dying worker waited 30 s for it in CI).
+    import os
+    import subprocess
+    import sys
+
+    survived = tmp_path / "survived"
+    script = f"""
+import os, time
+from hops_jupyter.core.experiment.engines.forkserver import die_with
+parent = os.getpid()
+if os.fork() == 0:
+    time.sleep(0.3)  # the parent exits meanwhile
+    die_with(parent)
+    open({str(survived)!r}, "w").close()
+    os._exit(0)
+os._exit(0)
+"""
+    subprocess.run([sys.executable, "-c", script], check=True)
+    time.sleep(1.0)
+    assert not os.path.exists(survived)

@@ -71,6 +71,15 @@ def _prctl(option: int, value: int) -> None:
         _LIBC_PRCTL(option, value, 0, 0, 0)
 
 
+def die_with(parent: int) -> None:
+    """In a process just forked from `parent`: be killed when it dies, and exit now if it died
+    already (between the fork and here, when the signal could not yet be set; a child that
+    missed it would wait for a go that never comes)."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if _LIBC_PRCTL is not None and os.getppid() != parent:
+        os._exit(0)
+
+
 # --- the fork server's warm-up ---------------------------------------------------------------
 
 
@@ -322,7 +331,6 @@ def _in_child(run: Callable[[], None], trial: Callable[[], Prepared | None]) -> 
     Never returns."""
     code = OWN_FAILURE
     try:
-        _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the fork server
         # Orphans of what a trial starts come to it, so it ends them all at the trial's end.
         _prctl(_PR_SET_CHILD_SUBREAPER, 1)
         _reseed()
@@ -470,8 +478,10 @@ class _Server:
             self.env = env
         fn, fn_bytes = self.loaded[fn_key], self.functions[fn_key]
         gc.freeze()  # the child's collections leave the server's objects (and pages) alone
+        server = os.getpid()
         pid = os.fork()
         if pid == 0:
+            die_with(server)  # first: a trial may kill the server the moment it starts
             with contextlib.suppress(OSError):
                 os.setpgid(0, 0)
             self.sock.close()
@@ -525,15 +535,16 @@ class ForkServer:
         """`close`: the dispatcher's descriptors the server must not hold (the engine's, the
         pipes it hands to children)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        dispatcher = os.getpid()
         pid = os.fork()
         if pid == 0:
             code = 1
             try:
+                die_with(dispatcher)
                 ours.close()
                 for fd in close:
                     with contextlib.suppress(OSError):
                         os.close(fd)
-                _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the dispatcher
                 # Orphans of a trial's processes come here, to be ended by a sweep.
                 _prctl(_PR_SET_CHILD_SUBREAPER, 1)
                 _Server(theirs).serve()

@@ -64,6 +64,7 @@ from hops_jupyter.core.experiment.engines.forkserver import (
     _changed_modules,
     _prctl,
     _write_frames,
+    die_with,
 )
 from hops_jupyter.core.experiment.trial import (
     WORKDIR_OWNER_ENV,
@@ -582,11 +583,12 @@ def main() -> None:
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)
     os.environ[WORKDIR_OWNER_ENV] = str(os.getpid())  # the keeper removes these folders
     fd = int(sys.argv[1])
+    keeper = os.getpid()
     dispatcher = os.fork()
     if dispatcher:
         os.close(fd)
         _keep(dispatcher)
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # the dispatcher never outlives its keeper
+    die_with(keeper)  # the dispatcher never outlives its keeper
     _prctl(_PR_SET_CHILD_SUBREAPER, 1)  # a trial's orphans come here, to be ended
     try:
         idle_s = float(os.environ.get(IDLE_ENV) or SPARE_IDLE_S)
