@@ -166,7 +166,7 @@ def test_a_trial_that_kills_its_fork_server_fails_alone(hops_home, reuse):
     result = experiment.grid_search(
         _kill_my_parent, {"i": list(range(6))}, workers=1, reuse_workers=reuse
     )
-    assert time.monotonic() - t0 < 30
+    assert time.monotonic() - t0 < 20  # not the dying worker's 30 s grace: within seconds
     by = _by_i(result)
     assert by[2].status == "FAILED" and by[2].error["type"] == "WorkerCrashed"
     assert "fork server was killed by signal SIGKILL while this trial ran" in by[2].error["message"]
