@@ -7,10 +7,10 @@ PORT ?= 8888
 
 .PHONY: install run test lint format bench clean deps-run deps-test
 
+# uv, not pip, installs the packages: the same versions from PyPI in a quarter of the time on a
+# new machine (about 50 s instead of 3.5 min: parallel downloads and bytecode compiling).
 $(STAMP): pyproject.toml labextension/package.json $(wildcard labextension/src/*.ts labextension/src/*.tsx) labextension/style/index.css
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# uv, not pip, installs the rest: the same versions from PyPI in a quarter of the time on
-	# a new machine (about 50 s instead of 3.5 min: parallel downloads and bytecode compiling).
 	$(PY) -m pip install -q uv
 	$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -e ".[test]"
 	touch $(STAMP)

@@ -57,12 +57,17 @@ class Link:
         self.fn_keys.add(task.fn_key)
         self.tasks[task.trial_id] = task  # whole: it may go to another worker
 
-    def check(self) -> bool:
-        """Ask the worker whether it can take new work (no module it imported changed)."""
+    def ask_fresh(self) -> bool:
+        """Ask the worker whether it can take new work (no module it imported changed); False
+        when it is gone. Its answer is `is_fresh`, once the connection is readable."""
         try:
             self.conn.send_bytes(pickle.dumps(("check",)))
-            if not self.conn.poll(5):
-                return False
+        except OSError:
+            return False
+        return True
+
+    def is_fresh(self) -> bool:
+        try:
             kind, _, fresh = pickle.loads(self.conn.recv_bytes())
         except (EOFError, OSError):
             return False

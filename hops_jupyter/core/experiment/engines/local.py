@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from multiprocessing.connection import Connection
+from multiprocessing.connection import Connection, wait
 
 from hops_jupyter.core import devices
 from hops_jupyter.core.experiment.engines.base import (
@@ -65,10 +65,6 @@ class _Worker(Link):
         super().__init__(Connection(ours.detach()), gpus)
         self.env = env
 
-    def fresh(self) -> bool:
-        """A spare can take new work: alive, and no module it imported changed since."""
-        return self.proc.poll() is None and self.check()
-
     def kill(self) -> None:
         """SIGKILL the worker, its process group and every descendant (daemons that left the
         group included), and remove its trials' working folders."""
@@ -113,6 +109,7 @@ _SPARES: list[_Worker] = []
 _SPARES_LOCK = threading.Lock()
 MAX_SPARES = max(2, os.cpu_count() or 1)
 RETIRE_S = 10.0  # how long a retired spare may take to exit before it is killed
+CHECK_S = 5.0  # how long spares may take to say whether they can take new work
 os.register_at_fork(after_in_child=_SPARES.clear)  # a forked driver has no workers of its own
 
 
@@ -144,18 +141,32 @@ def _keep_spare(worker: _Worker) -> bool:
     return True
 
 
+def _fresh(spares: list[_Worker]) -> list[_Worker]:
+    """The spares that can take new work: alive, answering, and no module they imported has
+    changed since. All are asked at once, so silent ones cost CHECK_S in all, not each."""
+    asked = [w for w in spares if w.proc.poll() is None and w.ask_fresh()]
+    waiting, answered = {w.conn: w for w in asked}, set()
+    deadline = time.monotonic() + CHECK_S
+    while waiting and (left := deadline - time.monotonic()) > 0:
+        for conn in wait(list(waiting), timeout=left):
+            worker = waiting.pop(conn)
+            if worker.is_fresh():
+                answered.add(worker)
+    return [w for w in asked if w in answered]
+
+
 def _spare_or_new(env: dict[str, str], gpus: tuple[str, ...] | None) -> _Worker:
     with _SPARES_LOCK:
         found = [w for w in _SPARES if w.env == env and w.gpus == gpus]
         for worker in found:
             _SPARES.remove(worker)
+    fresh = _fresh(found)
     for worker in found:
-        if worker.fresh():
-            for other in found[found.index(worker) + 1 :]:
-                _keep_spare(other)
-            return worker
-        _retire_spare(worker)
-    return _Worker(env, gpus)
+        if worker not in fresh:
+            _retire_spare(worker)
+    for other in fresh[1:]:
+        _keep_spare(other)
+    return fresh[0] if fresh else _Worker(env, gpus)
 
 
 def gpu_sets(ids: list[str], gpus_per_trial: object, slots: int) -> list[tuple[str, ...]] | None:
