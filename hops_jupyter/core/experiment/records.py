@@ -209,15 +209,18 @@ def json_safe(value: Any) -> Any:
     return value
 
 
-def write_json(loc: Location, data: dict[str, Any], sweep: bool = True) -> None:
-    """Replace a JSON record atomically (`sweep`: see filesystem.temp_sibling). One line per
-    record: the standard library encodes that in C, where an indented one goes through its
+def _json_text(data: dict[str, Any]) -> str:
+    """One line: the standard library encodes that in C, where an indented one goes through its
     pure-Python encoder (a million-number hyperparameter took seconds per write)."""
     try:  # no NaN or infinity (the common case): no walk over the values first
-        text = json.dumps(data, default=str, allow_nan=False, separators=(",", ":"))
+        return json.dumps(data, default=str, allow_nan=False, separators=(",", ":"))
     except ValueError:
-        text = json.dumps(json_safe(data), default=str, allow_nan=False, separators=(",", ":"))
-    filesystem.atomic_write(loc, text, sweep)
+        return json.dumps(json_safe(data), default=str, allow_nan=False, separators=(",", ":"))
+
+
+def write_json(loc: Location, data: dict[str, Any], sweep: bool = True) -> None:
+    """Replace a JSON record atomically (`sweep`: see filesystem.temp_sibling)."""
+    filesystem.atomic_write(loc, _json_text(data), sweep)
 
 
 def regular_file(loc: Location) -> bool:
@@ -321,6 +324,37 @@ def write_trial(loc: Location, record: TrialRecord) -> None:
     except FileNotFoundError:
         loc.make_dirs()
         write_json(loc.child(TRIAL_FILE), record.to_json())
+
+
+@dataclass(frozen=True)
+class StartRecord:
+    """A local trial's RUNNING record but for its start time, ready for its forked process to
+    write in a few system calls the moment it starts (write_trial, cold in a new process, took
+    1.2 ms of each start); None for a remote folder."""
+
+    tmp: str  # a temporary name beside trial.json, owned by the process that made this
+    path: str
+    head: str  # the record's JSON without its start time and its closing brace
+
+    @classmethod
+    def of(cls, loc: Location, record: TrialRecord) -> StartRecord | None:
+        if loc.scheme != "file":
+            return None
+        data = record.to_json()
+        del data["started"]
+        target = loc.child(TRIAL_FILE)
+        tmp = filesystem.temp_sibling(target, sweep=False)
+        return cls(tmp.path, target.path, _json_text(data)[:-1])
+
+    def write(self, started: str) -> None:
+        """Write it, atomically, started at `started` (an ISO time: nothing to escape)."""
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        fd = os.open(self.tmp, flags, 0o666)
+        try:
+            os.write(fd, f'{self.head},"started":"{started}"}}'.encode())
+        finally:
+            os.close(fd)
+        os.replace(self.tmp, self.path)
 
 
 def _latest_metric(loc: Location) -> dict[str, Any] | None:

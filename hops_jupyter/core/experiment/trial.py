@@ -337,8 +337,8 @@ def end_descendants(keep: set[int] | frozenset[int] = frozenset()) -> None:
 class Gate(Protocol):
     """Where a trial's process is forked ahead of its start (a local worker's fork server)."""
 
-    def wait(self) -> None:
-        """Block until the trial may start (its RUNNING record is written by the dispatcher)."""
+    def wait(self) -> str:
+        """Block until the trial may start, its RUNNING record written; when it started."""
 
     def done(self) -> None:
         """The trial's function has returned and its processes are ended."""
@@ -355,6 +355,7 @@ class Prepared:
     client: ReportClient | None
     record: TrialRecord  # RUNNING, its start time set when it starts
     keep: set[int]  # processes that were there before it (not the trial's to end)
+    start: records.StartRecord | None = None  # written by its process as it starts (a fork)
 
 
 @dataclass
@@ -419,8 +420,8 @@ def execute(
                     # A rehearsal: in a freshly forked process the first call of each costs
                     # copy-on-write page faults, paid here rather than at the start or end.
                     records.now(), _may_have_children(), time.monotonic()
-                    gate.wait()
-                    start, started = time.monotonic(), records.now()
+                    started = gate.wait()
+                    start = time.monotonic()
                 if failed is not None:
                     raise failed
                 with limited() if cap_threads else contextlib.nullcontext():

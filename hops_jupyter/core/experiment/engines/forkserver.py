@@ -49,7 +49,11 @@ _PR_SET_CHILD_SUBREAPER = 36
 # returned and it started its successor (payload: when, ISO), R: its outcome (a pickled
 # trial.Outcome). Both come in one write after the hand-over.
 _FRAME = struct.Struct("!cQ")
-_GO = b"G"  # on a child's go pipe: start
+# On a child's go pipe: start. _GO comes from the dispatcher, which wrote the RUNNING record
+# before; _HANDED from the trial before it, and the child writes that record itself before its
+# function runs (a trial that removes its own folder must not race a write into it), when its
+# folder is local (records.StartRecord); on HDFS the dispatcher writes it, off the trial's path.
+_GO, _HANDED = b"G", b"H"
 # A child's exit code when our own code in it failed (not the trial's function: its errors are
 # its outcome). A trial's own os._exit(87) reads the same; the trial's stderr.log tells.
 OWN_FAILURE = 87
@@ -205,14 +209,21 @@ class _Gate:
     instead of a round trip through the dispatcher), or from the dispatcher, which writes its
     RUNNING record meanwhile; at the end it hands over to its successor."""
 
-    def __init__(self, go: int, successor: int, out: int) -> None:
+    def __init__(self, go: int, successor: int, out: int, start: records.StartRecord | None,
+                 ) -> None:  # fmt: skip
         self.go, self.successor, self.out, self.said_done = go, successor, out, False
-        self.handed_over_at = ""
+        self.start, self.handed_over_at = start, ""
         self.pid = os.getpid()
 
-    def wait(self) -> None:
-        if not os.read(self.go, 1):  # no writer is left: the dispatcher is gone
+    def wait(self) -> str:
+        how = os.read(self.go, 1)
+        if not how:  # no writer is left: the dispatcher is gone
             os._exit(0)
+        started = records.now()
+        if how == _HANDED and self.start is not None:
+            with contextlib.suppress(OSError):  # the final record still comes
+                self.start.write(started)
+        return started
 
     def done(self) -> None:
         _only(self.pid)
@@ -223,7 +234,7 @@ class _Gate:
             # dispatcher), instead of dying with the server.
             _prctl(_PR_SET_PDEATHSIG, 0)
             with contextlib.suppress(OSError):
-                os.write(self.successor, _GO)
+                os.write(self.successor, _HANDED)
             self.handed_over_at = records.now()
             # What is left of this trial steps aside while its successor starts: the CPU it
             # is on is the one the successor was woken on.
@@ -490,7 +501,8 @@ class _Server:
                     os.close(pidfd)
             load = (lambda: fn) if fn is not None else (lambda: cloudpickle.loads(fn_bytes))
             if kind == "trial":
-                _child(_Gate(*fds), pickle.loads(payload or b""), load)
+                trial = pickle.loads(payload or b"")
+                _child(_Gate(*fds, trial.start), trial, load)
             else:
                 _reused_child(*fds, load)
         with contextlib.suppress(OSError):

@@ -334,6 +334,7 @@ class Dispatcher:
         trial = self._prepare(task)
         if trial is None:
             return
+        trial.start = records.StartRecord.of(trial.loc, trial.record)
         (go_read, go), successor = self.chain, os.pipe()
         out, out_write = os.pipe()
         # It gets the read end of its go pipe, the write end of its successor's (to hand
@@ -363,14 +364,14 @@ class Dispatcher:
         before, child.before = child.before, None  # no chain of every trial kept in memory
         if before is not None:
             before.after = None
-            if before.handed_over:  # it started this one, forked before or after its end
-                self._running(child, records.now())  # unless written at that hand-over
+            if before.handed_over:  # it started this one, forked before or after its end,
+                self._running(child, records.now(), handed=True)
                 return
         # Nothing an earlier trial left behind may meet this one.
         self.server.sweep({c.pid for c in self.children()})
+        self._running(child, records.now())  # before it runs: it may remove its own folder
         with contextlib.suppress(OSError):  # it died while waiting: its exit tells
             os.write(child.go, _GO)
-        self._running(child, records.now())
 
     def _start_reused(self, task: TrialTask, timeout: float | None) -> None:
         """Run a reuse trial in the reused child (forked now if there is none for its function
@@ -395,10 +396,10 @@ class Dispatcher:
         self.unanswered[task.trial_id] = True
         child.assign(trial, timeout)
         self.active = child
+        with contextlib.suppress(OSError):  # the final record still comes
+            records.write_trial(trial.loc, trial.record)  # before it runs (see _start)
         with contextlib.suppress(OSError):  # it died: its exit answers for the trial
             _write_frames(child.tasks, [(b"T", _for_child(trial))])
-        with contextlib.suppress(OSError):  # the final record still comes
-            records.write_trial(trial.loc, trial.record)
 
     def _retire_reused(self) -> None:
         """End the reused child if it is idle (its last trial answered)."""
@@ -474,7 +475,7 @@ class Dispatcher:
             if tag == b"D":
                 child.handed_over = True
                 if child.after is not None:  # started at that moment
-                    self._running(child.after, payload.decode())
+                    self._running(child.after, payload.decode(), handed=True)
             elif tag == b"R" and child.outcome is None:
                 try:
                     answer = ("record", pickle.dumps(conclude(trial, pickle.loads(payload))))
@@ -487,16 +488,19 @@ class Dispatcher:
                 if child is self.reused and child is self.active:
                     self.active = None  # idle, for the next reuse trial
 
-    def _running(self, child: _Child, started: str) -> None:
-        """Write a started trial's RUNNING record (unless its final one is written already)."""
+    def _running(self, child: _Child, started: str, handed: bool = False) -> None:
+        """Note that a trial started, and write its RUNNING record: unless its final one is
+        written already, or it was `handed` its start by the trial before it and wrote its own
+        (a local one: _Gate.wait)."""
         if child.task.trial_id in self.unanswered:
             self.unanswered[child.task.trial_id] = True
         record = child.trial.record
         if child.concluded or record.started is not None:
             return
         record.started = started
-        with contextlib.suppress(OSError):  # the final record still comes
-            records.write_trial(child.trial.loc, record)
+        if not (handed and child.trial.start is not None):
+            with contextlib.suppress(OSError):  # the final record still comes
+                records.write_trial(child.trial.loc, record)
 
     def _finish(self, child: _Child, status: int) -> None:
         """A child exited: answer for its trial."""
@@ -514,6 +518,9 @@ class Dispatcher:
             # It died or was killed before ending what it started (a child that handed over
             # had ended it all: it is the subreaper of everything it started).
             self.server.sweep({c.pid for c in self.children()})
+        if not child.handed_over and child.trial.start is not None:
+            with contextlib.suppress(OSError):  # killed while writing its RUNNING record
+                os.unlink(child.trial.start.tmp)
         if child.answered:
             return
         discard(child.trial)
