@@ -388,3 +388,34 @@ os._exit(0)
     subprocess.run([sys.executable, "-c", script], check=True)
     time.sleep(1.0)
     assert not os.path.exists(survived)
+
+
+def _kill_my_worker(i, who):
+    import os
+    import signal
+    import time
+
+    import psutil
+
+    if i == 1:  # above the fork server: the worker's dispatcher, or the keeper above that
+        # Trial 0's outcome reaches the engine through the dispatcher: let it get there first
+        # (when it has not, trial 0 is lost too, as the engine cannot tell it ended).
+        time.sleep(1)
+        dispatcher = psutil.Process(os.getppid()).parent()
+        victim = dispatcher if who == "dispatcher" else dispatcher.parent()
+        os.kill(victim.pid, signal.SIGKILL)
+        time.sleep(5)
+    return float(i)
+
+
+@pytest.mark.parametrize("who,reuse", [("dispatcher", False), ("dispatcher", True),
+                                       ("keeper", False)])  # fmt: skip
+def test_trials_waiting_on_a_worker_that_dies_run_on_another(hops_home, who, reuse):
+    result = experiment.grid_search(
+        _kill_my_worker, {"i": [0, 1, 2, 3], "who": [who]}, workers=1, reuse_workers=reuse
+    )
+    by = _by_i(result)
+    assert by[1].status == "FAILED" and by[1].error["type"] == "WorkerCrashed"
+    assert "killed by signal SIGKILL" in by[1].error["message"]
+    # The one handed to that worker behind it had not started (no RUNNING record): moved on.
+    assert [by[i].status for i in (0, 2, 3)] == ["FINISHED"] * 3, [t.error for t in by.values()]

@@ -112,16 +112,18 @@ class LinkPool(Engine):
         link.tasks.clear()
         self.lost(link, "")
         for task in tasks:
-            self.moves[task.trial_id] = moves = self.moves.get(task.trial_id, 0) + 1
-            if moves <= MOVES:
-                self.submit(task)
-                continue
-            message = (
-                f"Its worker's fork server died before this trial could start, {moves} times "
-                f"(the last one {how}): something it imports ahead for the function (found in "
-                "its code) may crash it"
-            )
-            self.ended.append(record_failure(task, "WorkerCrashed", message))
+            self.move(task, "Its worker's fork server died", f"the last one {how}): something it"
+                      " imports ahead for the function (found in its code) may crash it")  # fmt: skip
+
+    def move(self, task: TrialTask, gone: str, last: str) -> None:
+        """Submit again a trial that never started, its worker `gone`; after MOVES times, fail
+        it, saying how it went (`last`) instead (a worker that dies at every start)."""
+        self.moves[task.trial_id] = moves = self.moves.get(task.trial_id, 0) + 1
+        if moves <= MOVES:
+            self.submit(task)
+            return
+        message = f"{gone} before this trial could start, {moves} times ({last}"
+        self.ended.append(record_failure(task, "WorkerCrashed", message))
 
     def why_lost(self, link: Link) -> str:
         """What a trial's record says when its worker went away under it."""

@@ -21,14 +21,14 @@ import threading
 import time
 from multiprocessing.connection import Connection, wait
 
-from hops_jupyter.core import devices
+from hops_jupyter.core import devices, filesystem, project
 from hops_jupyter.core.experiment.engines.base import (
     check_slots,
     check_timeout,
     reuse_workers_for,
 )
 from hops_jupyter.core.experiment.engines.link import Link, LinkPool, crash_message
-from hops_jupyter.core.experiment.records import TrialRecord
+from hops_jupyter.core.experiment.records import TRIAL_FILE, TrialRecord
 from hops_jupyter.core.experiment.threads import thread_env
 from hops_jupyter.core.experiment.threads import threads_per_trial as threads_per_trial_for
 from hops_jupyter.core.experiment.trial import TrialTask, sweep_workdirs
@@ -169,6 +169,16 @@ def _spare_or_new(env: dict[str, str], gpus: tuple[str, ...] | None) -> _Worker:
     return fresh[0] if fresh else _Worker(env, gpus)
 
 
+def _started(task: TrialTask) -> bool:
+    """Whether a trial may have begun to run: in a local folder its RUNNING record is written
+    before its function runs (worker.py); elsewhere, or when unsure, it may have."""
+    try:
+        record = filesystem.resolve(task.trial_url, project.current()).child(TRIAL_FILE)
+    except Exception:  # noqa: BLE001 - unsure: it may have
+        return True
+    return record.scheme != "file" or os.path.lexists(record.path)
+
+
 def gpu_sets(ids: list[str], gpus_per_trial: object, slots: int) -> list[tuple[str, ...]] | None:
     """The GPUs of each worker slot: `gpus_per_trial` of `ids` each, as many slots as fit (at
     most `slots`); None when GPUs are not handed out (none on the machine, and none asked)."""
@@ -247,9 +257,15 @@ class LocalEngine(LinkPool):
         return next(g for g in self._gpu_sets if g not in held or not g)
 
     def lost(self, link: Link, why: str) -> None:
+        """A worker died or hung: its trials that had not started run on another worker."""
         assert isinstance(link, _Worker)
         link.kill()
+        waiting = [task for task in link.tasks.values() if why and not _started(task)]
+        for task in waiting:
+            del link.tasks[task.trial_id]
         super().lost(link, why)
+        for task in waiting:
+            self.move(task, "Its worker went away", f"the last time: {why})")
 
     def why_lost(self, link: Link) -> str:
         assert isinstance(link, _Worker)
