@@ -4,6 +4,9 @@ record says what happened, and nothing of it outlives the experiment."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 
 import psutil
@@ -369,10 +372,6 @@ def test_a_process_whose_parent_died_before_it_could_ask_to_die_with_it_exits(tm
     # A trial that kills its fork server the moment it starts can do so while the server forks
     # the next trial, before that child has set its parent-death signal: the child must not
     # live on, waiting for a go that never comes (the dying worker waited 30 s for it in CI).
-    import os
-    import subprocess
-    import sys
-
     survived = tmp_path / "survived"
     script = f"""
 import os, time

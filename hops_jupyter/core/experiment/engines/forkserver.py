@@ -206,11 +206,13 @@ def _read_frame(fd: int) -> bytes | None:
 class _Gate:
     """The child's side of its start and end. It sets up, then waits for its go: from the
     trial before it, which hands over directly the moment its function returns (one wake-up
-    instead of a round trip through the dispatcher), or from the dispatcher, which writes its
-    RUNNING record meanwhile; at the end it hands over to its successor."""
+    instead of a round trip through the dispatcher; the child then writes its RUNNING record,
+    `start`), or from the dispatcher, which wrote that record first; at the end it hands over
+    to its successor."""
 
-    def __init__(self, go: int, successor: int, out: int, start: records.StartRecord | None,
-                 ) -> None:  # fmt: skip
+    def __init__(
+        self, go: int, successor: int, out: int, start: records.StartRecord | None
+    ) -> None:
         self.go, self.successor, self.out, self.said_done = go, successor, out, False
         self.start, self.handed_over_at = start, ""
         self.pid = os.getpid()

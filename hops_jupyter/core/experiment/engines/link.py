@@ -112,17 +112,18 @@ class LinkPool(Engine):
         link.tasks.clear()
         self.lost(link, "")
         for task in tasks:
-            self.move(task, "Its worker's fork server died", f"the last one {how}): something it"
-                      " imports ahead for the function (found in its code) may crash it")  # fmt: skip
+            hint = ": something it imports ahead for the function (found in its code) may crash it"
+            self.move(task, "Its worker's fork server died", f"the last one {how}", hint)
 
-    def move(self, task: TrialTask, gone: str, last: str) -> None:
+    def move(self, task: TrialTask, gone: str, last: str, hint: str = "") -> None:
         """Submit again a trial that never started, its worker `gone`; after MOVES times, fail
-        it, saying how it went (`last`) instead (a worker that dies at every start)."""
+        it instead, saying how the last one went and what may cause it (a worker that dies at
+        every start must not loop)."""
         self.moves[task.trial_id] = moves = self.moves.get(task.trial_id, 0) + 1
         if moves <= MOVES:
             self.submit(task)
             return
-        message = f"{gone} before this trial could start, {moves} times ({last}"
+        message = f"{gone} before this trial could start, {moves} times ({last}){hint}"
         self.ended.append(record_failure(task, "WorkerCrashed", message))
 
     def why_lost(self, link: Link) -> str:

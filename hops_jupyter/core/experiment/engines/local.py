@@ -265,7 +265,7 @@ class LocalEngine(LinkPool):
             del link.tasks[task.trial_id]
         super().lost(link, why)
         for task in waiting:
-            self.move(task, "Its worker went away", f"the last time: {why})")
+            self.move(task, "Its worker went away", f"the last time: {why}")
 
     def why_lost(self, link: Link) -> str:
         assert isinstance(link, _Worker)
